@@ -1,0 +1,124 @@
+#include "cli/commands.hpp"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "cli/suite_command.hpp"
+#include "config/build.hpp"
+#include "config/config.hpp"
+#include "runner/discovery.hpp"
+
+namespace provium::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::optional<config::Config> load_or_report(const Options& o) {
+  try {
+    return config::load(o.config, o.config_explicit);
+  } catch (const config::ConfigError& e) {
+    fmt::print(stderr, "provium: {}\n", e.what());
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+int run_prepare(const Options& o) {
+  auto cfg = load_or_report(o);
+  if (!cfg) return 2;
+  if (o.profile) {
+    auto it = cfg->profiles.find(*o.profile);
+    if (it == cfg->profiles.end()) {
+      fmt::print(stderr, "provium prepare: profile `{}` not found in provium.toml\n", *o.profile);
+      return 2;
+    }
+    if (auto err = config::run_build(it->second)) {
+      fmt::print(stderr, "{}\n", *err);
+      return 2;
+    }
+    return 0;
+  }
+  if (auto err = config::run_all_builds(*cfg)) {
+    fmt::print(stderr, "{}\n", *err);
+    return 2;
+  }
+  return 0;
+}
+
+int run_list(const Options& o) {
+  if (o.list_tests || o.list_json) return run_unavailable(o);
+  auto cfg = load_or_report(o);
+  if (!cfg) return 2;
+  auto d = runner::discover(o.paths, cfg->roots, o.list_fixtures ? ".fixture.lua" : ".test.lua");
+  for (auto& p : d.problems) fmt::print(stderr, "provium: {}\n", p);
+  if (o.filter) runner::apply_filter(d.files, *o.filter);
+  for (auto& f : d.files) {
+    if (o.list_fixtures) {
+      // Fixture names are root-relative without the suffix, as vm_fixture() takes them.
+      std::string name = f.root_rel.substr(0, f.root_rel.size() - std::string(".fixture.lua").size());
+      fmt::print("{}\n", name);
+    } else {
+      fmt::print("{}\n", f.display);
+    }
+  }
+  return d.problems.empty() ? 0 : 2;
+}
+
+int run_fixture_clean(const Options& o) {
+  auto cfg = load_or_report(o);
+  if (!cfg) return 2;
+  fs::path dir = cfg->effective_cache_dir();
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) {
+    fmt::print("fixture cache `{}` is already empty\n", dir.string());
+    return 0;
+  }
+  auto n = fs::remove_all(dir, ec);
+  if (ec) {
+    fmt::print(stderr, "provium fixture clean: cannot remove `{}`: {}\n", dir.string(), ec.message());
+    return 2;
+  }
+  fmt::print("removed fixture cache `{}` ({} file(s))\n", dir.string(), n);
+  return 0;
+}
+
+int run_unavailable(const Options& o) {
+  const char* what = "this subcommand";
+  switch (o.command) {
+    case Command::Repl: what = "provium repl (needs a VMM backend)"; break;
+    case Command::Console: what = "provium console (needs the QEMU backend)"; break;
+    case Command::FixtureList:
+    case Command::FixtureBuild:
+    case Command::FixtureRebuild:
+    case Command::FixtureStale: what = "provium fixture (needs the fixture cache)"; break;
+    case Command::List: what = "provium list --tests/--json (needs the inert listing mode)"; break;
+    case Command::LspSetup: what = "provium lsp-setup"; break;
+    default: break;
+  }
+  fmt::print(stderr, "provium: {} is not available in this build yet\n", what);
+  return 2;
+}
+
+int main_entry(int argc, char** argv) {
+  auto parsed = parse(argc, argv);
+  if (parsed.exit_code >= 0) {
+    if (!parsed.output.empty()) fmt::print("{}", parsed.output);
+    if (!parsed.error.empty()) fmt::print(stderr, "{}\n", parsed.error);
+    return parsed.exit_code;
+  }
+  const Options& o = parsed.options;
+  // The original passed filters to runners through this variable; ours keeps them in-process
+  // and makes sure no child (build hooks, io.popen) inherits a stale one.
+  ::unsetenv("PROVIUM_TEST_FILTER");
+  switch (o.command) {
+    case Command::Suite: return run_suite_command(o);
+    case Command::Prepare: return run_prepare(o);
+    case Command::List: return run_list(o);
+    case Command::FixtureClean: return run_fixture_clean(o);
+    default: return run_unavailable(o);
+  }
+}
+
+}  // namespace provium::cli

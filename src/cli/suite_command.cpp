@@ -1,0 +1,333 @@
+#include "cli/suite_command.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "cli/signals.hpp"
+#include "config/build.hpp"
+#include "config/config.hpp"
+#include "report/reporter.hpp"
+#include "runner/discovery.hpp"
+#include "runner/fixture_refs.hpp"
+#include "runner/suite.hpp"
+#include "vmm/backend.hpp"
+
+namespace provium::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+size_t online_cpus() {
+  long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<size_t>(n) : 8;
+}
+
+std::string read_all(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool write_atomically(const fs::path& path, const std::string& body, std::string& err) {
+  fs::path tmp = path;
+  tmp += fmt::format(".tmp.{}", ::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) {
+      err = fmt::format("cannot write `{}`: {}", tmp.string(), std::strerror(errno));
+      return false;
+    }
+    out << body;
+    out.flush();
+    if (!out) {
+      err = fmt::format("cannot write `{}`: {}", tmp.string(), std::strerror(errno));
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      return false;
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    err = fmt::format("cannot write `{}`: {}", path.string(), ec.message());
+    fs::remove(tmp, ec);
+    return false;
+  }
+  return true;
+}
+
+// What the file selection produced for one iteration.
+struct Selection {
+  std::vector<runner::TestFile> files;
+  std::vector<fs::path> roots;
+  int exit_code = -1;  // >= 0: stop with this code before running
+  bool usage_problem = false;
+};
+
+Selection select_files(const Options& o, const config::Config& cfg, bool watching,
+                       const std::optional<std::set<std::string>>& only) {
+  Selection s;
+  auto d = runner::discover(o.paths, cfg.roots);
+  for (auto& p : d.problems) fmt::print(stderr, "provium: {}\n", p);
+  s.usage_problem = !d.problems.empty();
+  s.roots = d.roots;
+  s.files = std::move(d.files);
+  if (o.filter) runner::apply_filter(s.files, *o.filter);
+  if (o.rerun_failed && !watching) {
+    auto path = runner::rerun_state_path();
+    std::optional<std::vector<std::string>> failed;
+    try {
+      failed = runner::read_rerun_state(path);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "provium: --rerun-failed: {}\n", e.what());
+      s.exit_code = 2;
+      return s;
+    }
+    if (!failed) {
+      fmt::print(stderr, "provium: --rerun-failed: no previous failures recorded in `{}`; nothing to run\n",
+                 path.string());
+      s.exit_code = s.usage_problem ? 2 : 0;
+      return s;
+    }
+    runner::apply_rerun(s.files, *failed);
+  }
+  if (o.since) {
+    if (auto err = runner::apply_since(s.files, *o.since)) {
+      fmt::print(stderr, "provium: {}\n", *err);
+      s.exit_code = 2;
+      return s;
+    }
+  }
+  if (only) std::erase_if(s.files, [&](const runner::TestFile& f) { return !only->count(f.abs.string()); });
+  return s;
+}
+
+// One run over `files`: render, JUnit, rerun state. Returns the exit code of this run.
+struct RunResult {
+  int exit_code = 0;
+  std::map<std::string, std::set<std::string>> dependencies;
+};
+
+RunResult run_once(const Options& o, const config::Config& cfg, const Selection& sel, StopSignal& sig) {
+  std::FILE* out = o.events_stdout ? stderr : stdout;
+  bool tty = ::isatty(::fileno(out));
+  const char* no_color = std::getenv("NO_COLOR");
+  std::unique_ptr<report::Reporter> reporter;
+  if (o.json) {
+    reporter = report::make_json_reporter(out);
+  } else {
+    report::TextOptions t;
+    t.verbosity = o.quiet ? report::Verbosity::Quiet : o.verbose ? report::Verbosity::Verbose : report::Verbosity::Normal;
+    t.color = tty && !(no_color && *no_color);
+    t.progress = tty && !o.no_progress;
+    t.total_files = sel.files.size();
+    reporter = report::make_text_reporter(out, t);
+  }
+  RunResult rr;
+  if (sel.files.empty()) {
+    std::string msg = "no test files found (looked for *.test.lua";
+    msg += o.paths.empty() ? (cfg.roots.empty() ? " under the current directory" : " under [provium] roots")
+                           : " under the given paths";
+    msg += o.filter || o.since || o.rerun_failed ? " after filters)" : ")";
+    fmt::print(stderr, "provium: {}\n", msg);
+    reporter->no_files(msg);
+    rr.exit_code = sel.usage_problem ? 2 : 0;
+    return rr;
+  }
+
+  runner::TestFilter filter;
+  filter.include_slow = o.include_slow;
+  filter.tags = o.tags;
+  filter.no_tags = o.no_tags;
+  filter.tag_meta = o.tag_meta;
+  filter.no_tag_meta = o.no_tag_meta;
+  runner::SuiteSettings ss;
+  ss.file.config = &cfg;
+  ss.file.filter = &filter;
+  ss.file.file_timeout = o.timeout;
+  for (auto& r : sel.roots) ss.file.roots.push_back(r.string());
+  ss.file.backend = vmm::backend_for(o.vmm);
+  ss.file.observer = reporter.get();
+  ss.max_parallel = o.cpus.value_or(online_cpus());
+  ss.fail_fast = o.fail_fast;
+
+  runner::Suite suite(ss);
+  sig.on_stop([&suite] { suite.stop("interrupted (Ctrl-C)"); });
+  auto started = Clock::now();
+  auto outcome = suite.run(sel.files, [&](const runner::FileResult& r) { reporter->file_completed(r); });
+  sig.on_stop(nullptr);
+  std::chrono::duration<double> wall = Clock::now() - started;
+  reporter->finish(outcome.results, wall, outcome.interrupted);
+  rr.dependencies = outcome.dependencies;
+
+  bool any_failed = false;
+  std::vector<std::string> failed_paths;
+  for (auto& r : outcome.results) {
+    if (r.passed() || r.never_started) continue;
+    any_failed = true;
+    std::error_code ec;
+    auto c = fs::weakly_canonical(r.file.abs, ec);
+    failed_paths.push_back(ec ? r.file.abs.string() : c.string());
+  }
+  rr.exit_code = (any_failed || outcome.interrupted) ? 1 : 0;
+  if (sel.usage_problem) rr.exit_code = 2;
+
+  if (o.junit) {
+    std::string err;
+    if (!write_atomically(*o.junit, report::junit_xml(outcome.results, wall), err)) {
+      fmt::print(stderr, "provium: --junit: {}\n", err);
+      rr.exit_code = 2;
+    }
+  }
+  if (any_failed) {
+    try {
+      runner::write_rerun_state(runner::rerun_state_path(), failed_paths);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "provium: warning: {}\n", e.what());
+    }
+  }
+  if (suite.abandoned_any()) {
+    // A runner thread is stuck in host code and still owns its Lua state: end the process
+    // without running destructors under it.
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::_Exit(rr.exit_code);
+  }
+  return rr;
+}
+
+// --watch: (path -> mtime) of everything whose change should trigger a re-run.
+using Stamps = std::map<std::string, fs::file_time_type>;
+
+fs::file_time_type mtime_of(const std::string& p) {
+  std::error_code ec;
+  auto t = fs::last_write_time(p, ec);
+  return ec ? fs::file_time_type::min() : t;
+}
+
+int watch_loop(const Options& o, StopSignal& sig) {
+  std::optional<std::set<std::string>> only;  // nullopt: everything
+  std::map<std::string, std::set<std::string>> deps;  // test file -> required modules + fixtures
+  Stamps config_stamps, file_stamps, input_stamps;
+  int last = 0;
+  std::unique_ptr<config::Config> cfg;
+  bool reload = true;
+  while (!sig.requested()) {
+    if (reload) {
+      try {
+        cfg = std::make_unique<config::Config>(config::load(o.config, o.config_explicit));
+      } catch (const config::ConfigError& e) {
+        fmt::print(stderr, "provium: {}\n", e.what());
+        cfg.reset();
+      }
+      config_stamps.clear();
+      if (o.config_explicit || fs::exists(o.config)) config_stamps[fs::absolute(o.config).string()] = mtime_of(o.config);
+      if (cfg)
+        for (auto& f : cfg->watched_files()) config_stamps[f.string()] = mtime_of(f.string());
+      if (cfg && !o.no_build) {
+        if (auto err = config::run_all_builds(*cfg)) {
+          fmt::print(stderr, "{}\n", *err);
+          cfg.reset();
+        }
+      }
+      reload = false;
+      only.reset();
+    }
+    if (cfg) {
+      auto sel = select_files(o, *cfg, true, only);
+      if (sel.exit_code < 0) {
+        auto rr = run_once(o, *cfg, sel, sig);
+        last = rr.exit_code;
+        for (auto& [file, d] : rr.dependencies) deps[file] = d;
+      }
+      // Fixtures a file names statically count as its inputs too.
+      auto all = select_files(o, *cfg, true, std::nullopt);
+      file_stamps.clear();
+      input_stamps.clear();
+      for (auto& f : all.files) {
+        file_stamps[f.abs.string()] = mtime_of(f.abs.string());
+        for (auto& name : runner::scan_fixture_refs(read_all(f.abs))) {
+          auto fx = runner::resolve_fixture(name, all.roots);
+          if (!fx.empty()) deps[f.abs.string()].insert(fs::absolute(fx).string());
+        }
+        for (auto& d : deps[f.abs.string()]) input_stamps[d] = mtime_of(d);
+      }
+    }
+    if (sig.requested()) break;
+    fmt::print(stderr, "provium: watching for changes (Ctrl-C to stop)\n");
+    // Poll every 500 ms until something changes.
+    while (!sig.wait_for(std::chrono::milliseconds(500))) {
+      bool config_changed = false;
+      for (auto& [p, t] : config_stamps) config_changed |= mtime_of(p) != t;
+      if (config_changed) {
+        fmt::print(stderr, "provium: configuration changed; re-running everything\n");
+        reload = true;
+        break;
+      }
+      if (!cfg) continue;
+      auto now = runner::discover(o.paths, cfg->roots);
+      std::set<std::string> changed;
+      for (auto& f : now.files) {
+        auto key = f.abs.string();
+        auto it = file_stamps.find(key);
+        if (it == file_stamps.end() || mtime_of(key) != it->second) changed.insert(key);
+      }
+      for (auto& [file, d] : deps)
+        for (auto& in : d)
+          if (auto it = input_stamps.find(in); it != input_stamps.end() && mtime_of(in) != it->second)
+            changed.insert(file);
+      if (!changed.empty()) {
+        fmt::print(stderr, "\nprovium: change detected; re-running {} file(s)\n", changed.size());
+        only = changed;
+        break;
+      }
+    }
+  }
+  (void)last;
+  return 1;  // stopped by Ctrl-C
+}
+
+}  // namespace
+
+int run_suite_command(const Options& o) {
+  auto& sig = StopSignal::install();
+  if (o.overcommit_notice) fmt::print(stderr, "{}\n", *o.overcommit_notice);
+  for (auto [set, flag] : {std::pair{o.save_events.has_value(), "--save-events"},
+                           std::pair{o.events_stdout, "--events-stdout"},
+                           std::pair{o.events_socket.has_value(), "--events-socket"},
+                           std::pair{o.coverage, "--coverage"}}) {
+    if (set)
+      fmt::print(stderr, "provium: warning: {} is accepted but this build does not emit events yet\n", flag);
+  }
+  if (o.watch) {
+    if (o.rerun_failed) fmt::print(stderr, "provium: --rerun-failed is ignored under --watch\n");
+    return watch_loop(o, sig);
+  }
+  std::unique_ptr<config::Config> cfg;
+  try {
+    cfg = std::make_unique<config::Config>(config::load(o.config, o.config_explicit));
+  } catch (const config::ConfigError& e) {
+    fmt::print(stderr, "provium: {}\n", e.what());
+    return 2;
+  }
+  if (!o.no_build) {
+    if (auto err = config::run_all_builds(*cfg)) {
+      fmt::print(stderr, "{}\n", *err);
+      return 2;
+    }
+  }
+  auto sel = select_files(o, *cfg, false, std::nullopt);
+  if (sel.exit_code >= 0) return sel.exit_code;
+  return run_once(o, *cfg, sel, sig).exit_code;
+}
+
+}  // namespace provium::cli

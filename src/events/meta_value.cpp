@@ -1,0 +1,58 @@
+#include "events/meta_value.hpp"
+
+#include <fmt/format.h>
+
+#include "util/text.hpp"
+
+namespace provium::events {
+
+bool MetaValue::is_truthy_flag() const {
+  if (auto b = std::get_if<bool>(&v)) return *b;
+  if (auto i = std::get_if<std::int64_t>(&v)) return *i != 0;
+  if (auto d = std::get_if<double>(&v)) return *d != 0.0;
+  return false;
+}
+
+bool MetaValue::contains_string(const std::string& s) const {
+  if (auto str = as_string()) return *str == s;
+  if (auto arr = as_array()) {
+    for (auto& e : *arr)
+      if (auto es = e.as_string(); es && *es == s) return true;
+  }
+  return false;
+}
+
+nlohmann::json to_json(const MetaValue& mv) {
+  return std::visit(
+      [](auto&& x) -> nlohmann::json {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::monostate>) {
+          return nullptr;
+        } else if constexpr (std::is_same_v<T, MetaBytes>) {
+          std::string hex;
+          for (unsigned char c : x.data) hex += fmt::format("{:02x}", c);
+          return nlohmann::json{{"$bytes", hex}};
+        } else if constexpr (std::is_same_v<T, MetaArray>) {
+          auto arr = nlohmann::json::array();
+          for (auto& e : x) arr.push_back(to_json(e));
+          return arr;
+        } else if constexpr (std::is_same_v<T, MetaMap>) {
+          return to_json(x);
+        } else {
+          return x;
+        }
+      },
+      mv.v);
+}
+
+nlohmann::json to_json(const MetaMap& m) {
+  auto obj = nlohmann::json::object();
+  for (auto& [k, v] : m) obj[k] = to_json(v);
+  return obj;
+}
+
+std::string to_display(const MetaValue& v) {
+  return to_json(v).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace provium::events

@@ -1,0 +1,57 @@
+// A VM as the Lua API sees it: name, profile, sizing, and the lifecycle state machine
+// (REFERENCE §5.3). Which operations each state allows is one table (vm.cpp).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "events/meta_value.hpp"
+#include "vmm/backend.hpp"
+
+namespace provium::lab {
+
+enum class VmState { Created, Booted, Paused, Shutdown, Dead };
+const char* to_string(VmState s);
+
+/// Operation classes of the state table.
+enum class VmOp { Boot, GuestOp, Pause, Resume, Reset, PowerButton, Snapshot };
+
+class Vm {
+ public:
+  Vm(std::string name, std::string profile, std::string lab, std::uint64_t memory,
+     std::uint32_t cpus, events::MetaMap create_opts)
+      : name_(std::move(name)), profile_(std::move(profile)), lab_(std::move(lab)),
+        memory_(memory), cpus_(cpus), create_opts_(std::move(create_opts)) {}
+
+  const std::string& name() const { return name_; }
+  const std::string& profile() const { return profile_; }
+  const std::string& lab() const { return lab_; }
+  VmState state() const { return state_; }
+  std::uint64_t memory() const { return memory_; }
+  std::uint32_t cpus() const { return cpus_; }
+  const events::MetaMap& create_opts() const { return create_opts_; }
+  std::optional<std::uint32_t> cid() const;
+
+  /// nullopt when `op` is allowed in the current state, else the refusal text.
+  std::optional<std::string> refusal(VmOp op) const;
+
+  /// Boots through `backend` (state must allow it). Throws std::runtime_error.
+  void boot(vmm::Backend* backend, vmm::BootRequest req);
+  /// Idempotent; returns the uptime when a running guest was stopped.
+  std::optional<std::chrono::nanoseconds> shutdown();
+
+ private:
+  std::string name_, profile_, lab_;
+  std::uint64_t memory_;
+  std::uint32_t cpus_;
+  events::MetaMap create_opts_;
+  VmState state_ = VmState::Created;
+  std::string dead_cause_;
+  std::unique_ptr<vmm::Machine> machine_;
+  std::chrono::steady_clock::time_point booted_at_{};
+};
+
+}  // namespace provium::lab

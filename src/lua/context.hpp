@@ -1,0 +1,41 @@
+// Per-file state the Lua bindings reach through the lua_State's extra space: which file runs,
+// its root lab, its interrupt, the configuration, and file-scope settings.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "config/config.hpp"
+#include "lab/lab.hpp"
+#include "runner/interrupt.hpp"
+#include "vmm/backend.hpp"
+
+struct lua_State;
+
+namespace provium::lua {
+
+struct FileContext {
+  const config::Config* config = nullptr;
+  runner::Interrupt* interrupt = nullptr;
+  vmm::Backend* backend = nullptr;
+  std::string file;      // path as reported (display path)
+  std::string abs_path;  // absolute path of the test file
+  std::shared_ptr<lab::Lab> root_lab;
+  std::shared_ptr<lab::Lab> current_lab;  // root, or the running test's scope
+
+  bool in_test = false;
+  bool claim_held = false;
+  std::optional<double> default_test_timeout;  // provium.timeout, seconds
+  bool reset_between_tests = false;
+  std::map<std::string, long long> barriers;   // name -> count fixed by the first arrival
+  std::set<std::string> dependencies;          // absolute paths of required modules (--watch)
+};
+
+/// Installs `ctx` in the state's extra space (the state does not own it).
+void set_context(lua_State* L, FileContext* ctx);
+FileContext& context(lua_State* L);
+
+}  // namespace provium::lua

@@ -1,0 +1,38 @@
+// Shared between the Lab and Vm binding files: metatable names, pushers, option readers.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "events/meta_value.hpp"
+#include "lab/lab.hpp"
+
+struct lua_State;
+
+namespace provium::lua {
+
+inline constexpr const char* kLabMeta = "provium.Lab";
+inline constexpr const char* kVmMeta = "provium.Vm";
+
+void push_lab(lua_State* L, const std::shared_ptr<lab::Lab>& lab);
+void push_vm(lua_State* L, const std::shared_ptr<lab::Vm>& vm);
+
+struct VmSizing {
+  std::uint64_t memory;
+  std::uint32_t cpus;
+};
+
+/// Reads `memory` (size) and `cpus` (positive integer) from the table at idx (may be nil),
+/// starting from `defaults`. Raises naming `what` and the key on bad values.
+VmSizing read_sizing(lua_State* L, int idx, const char* what, VmSizing defaults);
+/// Every key of the options table except memory/cpus, converted (nil -> empty).
+events::MetaMap read_options(lua_State* L, int idx);
+
+/// Calls `_provium_register_resource(ud, kind)` so the current scope closes it.
+void register_resource(lua_State* L, int idx, const char* kind);
+
+/// Boots one VM with the boot options table at `opts_idx` (0 = none). Raises on failure.
+void boot_vm(lua_State* L, const std::shared_ptr<lab::Vm>& vm, int opts_idx);
+void shutdown_vm(lua_State* L, const std::shared_ptr<lab::Vm>& vm);
+
+}  // namespace provium::lua

@@ -1,0 +1,42 @@
+// Runs one test file on the calling thread: a fresh Lua state, the top-level chunk, then each
+// test in declaration order with its filters, timeout and scope teardown (REFERENCE §4, §10.7).
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "runner/discovery.hpp"
+#include "runner/interrupt.hpp"
+#include "runner/observer.hpp"
+#include "runner/result.hpp"
+#include "runner/test_filter.hpp"
+#include "runner/watchdog.hpp"
+#include "vmm/backend.hpp"
+
+namespace provium::runner {
+
+struct FileRunSettings {
+  const config::Config* config = nullptr;
+  const TestFilter* filter = nullptr;
+  std::optional<std::chrono::milliseconds> file_timeout;  // nullopt: disabled
+  std::vector<std::string> roots;                         // for require
+  vmm::Backend* backend = nullptr;
+  RunObserver* observer = nullptr;  // may be null
+  Watchdog* watchdog = nullptr;
+};
+
+struct FileRunOutput {
+  FileResult result;
+  std::set<std::string> dependencies;  // modules required while running (for --watch)
+};
+
+/// Runs `file`. `interrupt` is shared with whoever may stop the run (Ctrl-C); `on_stuck` is
+/// called from the watchdog if an interrupt is not honoured within the grace period.
+FileRunOutput run_file(const TestFile& file, const FileRunSettings& settings, Interrupt& interrupt,
+                       std::function<void()> on_stuck);
+
+}  // namespace provium::runner

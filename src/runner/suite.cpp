@@ -1,0 +1,200 @@
+#include "runner/suite.hpp"
+
+#include <fmt/format.h>
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace provium::runner {
+
+// Per-file bookkeeping shared by the runner thread, the watchdog and the dispatcher. A file
+// whose runner does not honour an interrupt within the grace period is "abandoned": its
+// partial result is reported now and whatever the thread produces later is dropped.
+struct Slot {
+  TestFile file;
+  Interrupt interrupt;
+  std::mutex mu;
+  std::vector<TestResult> finished;           // tests completed so far (for abandonment)
+  std::optional<TestResult> running;          // the test in progress
+  bool done = false;                          // result delivered (by the thread or abandonment)
+  bool abandoned = false;
+  std::thread thread;
+};
+
+struct Suite::Impl : RunObserver {
+  SuiteSettings settings;
+  Watchdog watchdog;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<FileRunOutput> completed;
+  std::map<const TestFile*, Slot*> slots_by_file;  // guarded by mu
+  std::vector<std::unique_ptr<Slot>> slots;
+  std::string stop_reason;
+
+  explicit Impl(SuiteSettings s) : settings(std::move(s)) {}
+
+  Slot* slot_for(const TestFile& f) {
+    std::lock_guard lk(mu);
+    auto it = slots_by_file.find(&f);
+    return it == slots_by_file.end() ? nullptr : it->second;
+  }
+
+  // RunObserver: track progress for abandonment, then forward to the user's observer.
+  void file_started(const TestFile& f) override {
+    if (settings.file.observer) settings.file.observer->file_started(f);
+  }
+  void test_started(const TestFile& f, const std::string& name, const events::MetaMap& meta) override {
+    if (Slot* s = slot_for(f)) {
+      std::lock_guard lk(s->mu);
+      TestResult tr;
+      tr.name = name;
+      tr.meta = meta;
+      tr.ran = true;
+      s->running = tr;
+    }
+    if (settings.file.observer) settings.file.observer->test_started(f, name, meta);
+  }
+  void test_finished(const TestFile& f, const TestResult& tr) override {
+    if (Slot* s = slot_for(f)) {
+      std::lock_guard lk(s->mu);
+      s->running.reset();
+      s->finished.push_back(tr);
+    }
+    if (settings.file.observer) settings.file.observer->test_finished(f, tr);
+  }
+
+  void deliver(Slot* slot, FileRunOutput out) {
+    {
+      std::lock_guard lk(slot->mu);
+      if (slot->done) return;  // already abandoned
+      slot->done = true;
+    }
+    std::lock_guard lk(mu);
+    completed.push_back(std::move(out));
+    cv.notify_all();
+  }
+
+  void abandon(Slot* slot) {
+    FileRunOutput out;
+    out.result.file = slot->file;
+    {
+      std::lock_guard lk(slot->mu);
+      if (slot->done) return;
+      slot->abandoned = true;
+      out.result.tests = slot->finished;
+      std::string why = slot->interrupt.message();
+      if (slot->running) {
+        TestResult tr = *slot->running;
+        tr.status = TestStatus::Failed;
+        tr.message = fmt::format("{} (the test did not stop within the grace period and was abandoned)", why);
+        out.result.tests.push_back(tr);
+      } else {
+        out.result.chunk_error = fmt::format("{} (file scope did not stop within the grace period)", why);
+      }
+    }
+    out.result.status = slot->interrupt.kind() == InterruptKind::RunStopped ? FileStatus::Failed
+                                                                             : FileStatus::TimedOut;
+    fmt::print(stderr, "provium: {}: did not stop within 5s after `{}`; abandoning it\n",
+               slot->file.display, slot->interrupt.message());
+    deliver(slot, std::move(out));
+  }
+};
+
+Suite::Suite(SuiteSettings settings) : impl_(std::make_shared<Impl>(std::move(settings))) {}
+
+Suite::~Suite() = default;
+
+bool Suite::abandoned_any() const {
+  std::lock_guard lk(impl_->mu);
+  for (auto& s : impl_->slots)
+    if (s->abandoned) return true;
+  return false;
+}
+
+void Suite::stop(const std::string& why) {
+  stopped_.store(true);
+  {
+    std::lock_guard lk(impl_->mu);
+    impl_->stop_reason = why;
+  }
+  impl_->watchdog.interrupt_all(InterruptKind::RunStopped, why);
+  impl_->cv.notify_all();
+}
+
+SuiteOutcome Suite::run(const std::vector<TestFile>& files,
+                        const std::function<void(const FileResult&)>& on_result) {
+  SuiteOutcome outcome;
+  auto& im = *impl_;
+  FileRunSettings fs = im.settings.file;
+  fs.watchdog = &im.watchdog;
+  fs.observer = &im;
+  size_t next = 0, running = 0;
+  bool failed_seen = false;
+  size_t max_parallel = std::max<size_t>(1, im.settings.max_parallel);
+
+  std::unique_lock lk(im.mu);
+  while (true) {
+    bool may_dispatch = !stopped_.load() && !(im.settings.fail_fast && failed_seen);
+    while (may_dispatch && next < files.size() && running < max_parallel) {
+      auto slot = std::make_unique<Slot>();
+      slot->file = files[next];
+      Slot* sp = slot.get();
+      im.slots_by_file[&sp->file] = sp;
+      im.slots.push_back(std::move(slot));
+      ++next;
+      ++running;
+      lk.unlock();
+      im.file_started(sp->file);
+      // The thread holds the Impl alive: an abandoned runner may outlive this call.
+      sp->thread = std::thread([impl = impl_, sp, fs] {
+        auto out = run_file(sp->file, fs, sp->interrupt, [impl, sp] { impl->abandon(sp); });
+        impl->deliver(sp, std::move(out));
+      });
+      lk.lock();
+    }
+    if (running == 0) break;
+    im.cv.wait(lk, [&] { return !im.completed.empty(); });
+    while (!im.completed.empty()) {
+      FileRunOutput out = std::move(im.completed.front());
+      im.completed.pop_front();
+      --running;
+      if (!out.result.passed()) failed_seen = true;
+      outcome.dependencies[out.result.file.abs.string()] = out.dependencies;
+      lk.unlock();
+      if (im.settings.file.observer) im.settings.file.observer->file_finished(out.result);
+      on_result(out.result);
+      lk.lock();
+      outcome.results.push_back(std::move(out.result));
+    }
+  }
+  lk.unlock();
+  // Join finished runner threads; abandoned ones are detached and never waited for.
+  for (auto& sp : im.slots) {
+    bool abandoned;
+    {
+      std::lock_guard slk(sp->mu);
+      abandoned = sp->abandoned;
+    }
+    if (!sp->thread.joinable()) continue;
+    if (abandoned) sp->thread.detach();
+    else sp->thread.join();
+  }
+  outcome.interrupted = stopped_.load();
+  if (im.settings.fail_fast && failed_seen && !outcome.interrupted) {
+    for (size_t i = next; i < files.size(); ++i) {
+      FileResult r;
+      r.file = files[i];
+      r.never_started = true;
+      r.chunk_error = "skipped: --fail-fast";
+      r.status = FileStatus::Failed;
+      on_result(r);
+      outcome.results.push_back(std::move(r));
+    }
+  }
+  return outcome;
+}
+
+}  // namespace provium::runner

@@ -1,0 +1,52 @@
+// Runs a set of files in parallel (each on its own thread, at most `max_parallel` at once) and
+// hands results to the caller in completion order. Ctrl-C and --fail-fast stop dispatch.
+// The resource pool of the scheduler issue replaces the plain parallelism bound.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "runner/file_runner.hpp"
+
+namespace provium::runner {
+
+struct SuiteSettings {
+  FileRunSettings file;        // watchdog/observer filled by the suite when null
+  size_t max_parallel = 1;
+  bool fail_fast = false;
+};
+
+struct SuiteOutcome {
+  std::vector<FileResult> results;  // completion order, then never-started files
+  std::map<std::string, std::set<std::string>> dependencies;  // abs test path -> required files
+  bool interrupted = false;         // Ctrl-C
+};
+
+class Suite {
+ public:
+  explicit Suite(SuiteSettings settings);
+  ~Suite();
+
+  /// Runs `files`; `on_result` is called on the calling thread as each file completes.
+  SuiteOutcome run(const std::vector<TestFile>& files,
+                   const std::function<void(const FileResult&)>& on_result);
+
+  /// Stops the run (safe from any thread): no new dispatch, running files are interrupted.
+  void stop(const std::string& why);
+  bool stopped() const { return stopped_.load(); }
+  /// True when some runner thread was abandoned (still running detached): the process must
+  /// end with _exit rather than run static destructors under it.
+  bool abandoned_any() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace provium::runner

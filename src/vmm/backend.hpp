@@ -1,0 +1,45 @@
+// The seam between the Lua objects and the machines behind them. A backend (QEMU, local)
+// turns a boot request into a running Machine; the Lab/Vm objects never know which one it is.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "config/config.hpp"
+#include "events/meta_value.hpp"
+
+namespace provium::vmm {
+
+/// Everything a backend needs to start one guest: the profile and the merged creation + boot
+/// options (boot-time values override creation-time ones per field, REFERENCE §5.2).
+struct BootRequest {
+  std::string file;      // test file (root-relative), for names and events
+  std::string lab;       // owning lab name
+  std::string vm_name;
+  const config::Profile* profile = nullptr;
+  std::uint64_t memory_bytes = 512ull << 20;
+  std::uint32_t cpus = 1;
+  events::MetaMap options;  // every other key, as given (kernel_cmdline, files, disks, ...)
+};
+
+/// A running guest. Destruction must stop it and release every host resource.
+class Machine {
+ public:
+  virtual ~Machine() = default;
+  virtual std::uint32_t cid() const = 0;
+  virtual void shutdown() = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+  /// Boots and waits for the agent handshake. Throws std::runtime_error with a one-line message.
+  virtual std::unique_ptr<Machine> boot(const BootRequest& req) = 0;
+};
+
+/// The backend selected by --vmm, or nullptr when this build has none for that choice.
+Backend* backend_for(const std::string& vmm_choice);
+
+}  // namespace provium::vmm
