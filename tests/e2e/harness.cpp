@@ -1,0 +1,232 @@
+#include "harness.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace provium::e2e {
+namespace {
+
+std::vector<std::string> build_env(const fs::path& home,
+                                   const std::map<std::string, std::optional<std::string>>& extra) {
+  std::map<std::string, std::optional<std::string>> vars;
+  for (char** e = environ; *e; ++e) {
+    std::string s(*e);
+    auto eq = s.find('=');
+    if (eq != std::string::npos) vars[s.substr(0, eq)] = s.substr(eq + 1);
+  }
+  vars["HOME"] = home.string();
+  vars["PROVIUM_RERUN_STATE"] = (home / "rerun.json").string();
+  vars["XDG_CACHE_HOME"] = (home / ".cache").string();
+  vars.erase("NO_COLOR");
+  for (auto& [k, v] : extra) vars[k] = v;
+  std::vector<std::string> out;
+  for (auto& [k, v] : vars)
+    if (v) out.push_back(k + "=" + *v);
+  return out;
+}
+
+pid_t spawn(const std::vector<std::string>& args, const std::vector<std::string>& env, const fs::path& cwd,
+            int& out_fd, int& err_fd) {
+  int out_pipe[2], err_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0)
+    throw std::runtime_error("pipe failed");
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  // The child runs provium through a tiny shell so it can change directory first.
+  std::vector<std::string> argv_s = {"/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", cwd.string(), provium_bin()};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_copy = env;
+  std::vector<char*> envp;
+  for (auto& e : env_copy) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // Signals blocked in the test runner must not stay blocked in provium.
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+  pid_t pid;
+  int rc = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  if (rc != 0) throw std::runtime_error(std::string("posix_spawn: ") + std::strerror(rc));
+  out_fd = out_pipe[0];
+  err_fd = err_pipe[0];
+  return pid;
+}
+
+bool drain(int fd, std::string& into) {
+  char buf[65536];
+  while (true) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n > 0) {
+      into.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    return n == 0;  // EOF
+  }
+}
+
+void fill_status(RunOutput& r, int status) {
+  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
+}
+
+}  // namespace
+
+std::string provium_bin() {
+  if (const char* p = std::getenv("PROVIUM_BIN")) return p;
+  return PROVIUM_BIN;
+}
+
+Project::Project() {
+  char tmpl[] = "/tmp/provium-e2e-XXXXXX";
+  if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+  dir_ = tmpl;
+}
+
+Project::~Project() {
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+}
+
+fs::path Project::write(const std::string& rel, const std::string& content) const {
+  fs::path p = dir_ / rel;
+  fs::create_directories(p.parent_path());
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << content;
+  return p;
+}
+
+std::string Project::read(const std::string& rel) const {
+  std::ifstream in(dir_ / rel, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+RunOutput Project::run(const std::vector<std::string>& args,
+                       const std::map<std::string, std::optional<std::string>>& env,
+                       std::chrono::milliseconds limit, const std::optional<fs::path>& cwd) const {
+  RunOutput r;
+  int out_fd, err_fd;
+  pid_t pid = spawn(args, build_env(dir_, env), cwd.value_or(dir_), out_fd, err_fd);
+  fcntl(out_fd, F_SETFL, O_NONBLOCK);
+  fcntl(err_fd, F_SETFL, O_NONBLOCK);
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  bool out_open = true, err_open = true;
+  while (out_open || err_open) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      r.timed_out = true;
+      kill(pid, SIGKILL);
+      break;
+    }
+    pollfd fds[2] = {{out_open ? out_fd : -1, POLLIN, 0}, {err_open ? err_fd : -1, POLLIN, 0}};
+    poll(fds, 2, static_cast<int>(std::min<long long>(left.count(), 200)));
+    if (out_open && drain(out_fd, r.out)) out_open = false;
+    if (err_open && drain(err_fd, r.err)) err_open = false;
+  }
+  close(out_fd);
+  close(err_fd);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  fill_status(r, status);
+  if (r.timed_out) r.exit_code = -1;
+  return r;
+}
+
+Background::Background(const Project& p, const std::vector<std::string>& args,
+                       const std::map<std::string, std::optional<std::string>>& env) {
+  pid_ = spawn(args, build_env(p.dir(), env), p.dir(), out_fd_, err_fd_);
+  fcntl(out_fd_, F_SETFL, O_NONBLOCK);
+  fcntl(err_fd_, F_SETFL, O_NONBLOCK);
+}
+
+Background::~Background() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  if (out_fd_ >= 0) close(out_fd_);
+  if (err_fd_ >= 0) close(err_fd_);
+}
+
+void Background::signal(int sig) const {
+  // provium runs as the exec'd child of `sh -c ... exec`, so the pid is provium's own.
+  kill(pid_, sig);
+}
+
+void Background::pump() {
+  if (out_fd_ >= 0) drain(out_fd_, out_);
+  if (err_fd_ >= 0) drain(err_fd_, err_);
+}
+
+std::string Background::out() {
+  pump();
+  return out_;
+}
+std::string Background::err() {
+  pump();
+  return err_;
+}
+
+bool Background::wait_for_output(const std::string& needle, std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pump();
+    if (out_.find(needle) != std::string::npos || err_.find(needle) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+RunOutput Background::wait(std::chrono::milliseconds limit) {
+  RunOutput r;
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  int status = 0;
+  while (true) {
+    pump();
+    pid_t w = waitpid(pid_, &status, WNOHANG);
+    if (w == pid_) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, &status, 0);
+      r.timed_out = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  pid_ = -1;
+  pump();
+  r.out = out_;
+  r.err = err_;
+  fill_status(r, status);
+  if (r.timed_out) r.exit_code = -1;
+  return r;
+}
+
+}  // namespace provium::e2e
