@@ -6,7 +6,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PACKAGES="build-essential cmake ninja-build pkg-config git
   liblua5.4-dev libfmt-dev nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libmsgpack-cxx-dev
   libgtest-dev libgmock-dev libedit-dev libzstd-dev libxxhash-dev libssl-dev
-  clang-format python3"
+  clang-format python3 python3-msgpack"
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

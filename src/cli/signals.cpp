@@ -24,6 +24,10 @@ StopSignal& StopSignal::install() {
         if (sigwait(&set, &sig) != 0) continue;
         if (++count > 1) {
           fmt::print(stderr, "\nprovium: interrupted again; exiting now\n");
+          {
+            std::lock_guard lk(s->mu_);
+            for (auto& f : s->cleanup_) ::unlink(f.c_str());
+          }
           std::_Exit(1);
         }
         s->deliver();
@@ -48,6 +52,11 @@ void StopSignal::deliver() {
 bool StopSignal::wait_for(std::chrono::milliseconds d) {
   std::unique_lock lk(mu_);
   return cv_.wait_for(lk, d, [&] { return requested_.load(); });
+}
+
+void StopSignal::remove_on_forced_exit(const std::string& path) {
+  std::lock_guard lk(mu_);
+  cleanup_.push_back(path);
 }
 
 void StopSignal::on_stop(std::function<void()> fn) {

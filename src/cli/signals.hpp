@@ -7,6 +7,8 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <string>
+#include <vector>
 
 namespace provium::cli {
 
@@ -21,6 +23,8 @@ class StopSignal {
   bool wait_for(std::chrono::milliseconds d);
   /// The action to run on the first signal (stops the current suite); replaced per run.
   void on_stop(std::function<void()> fn);
+  /// Files removed if a second signal forces an immediate exit (temp files of --coverage).
+  void remove_on_forced_exit(const std::string& path);
 
  private:
   void deliver();
@@ -28,6 +32,7 @@ class StopSignal {
   std::mutex mu_;
   std::condition_variable cv_;
   std::function<void()> action_;
+  std::vector<std::string> cleanup_;
 };
 
 }  // namespace provium::cli

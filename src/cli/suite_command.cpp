@@ -4,13 +4,19 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <mutex>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include "cli/event_setup.hpp"
 #include "cli/signals.hpp"
+#include "events/run_events.hpp"
+#include "util/host.hpp"
 #include "config/build.hpp"
 #include "config/config.hpp"
 #include "report/reporter.hpp"
@@ -117,7 +123,59 @@ struct RunResult {
   std::map<std::string, std::set<std::string>> dependencies;
 };
 
-RunResult run_once(const Options& o, const config::Config& cfg, const Selection& sel, StopSignal& sig) {
+// Pool totals from --mem / --cpus / --cpu-overcommit (REFERENCE §2.2). The scheduler charges
+// against these; until it lands, only the per-file overhead is accounted.
+struct PoolTotals {
+  std::uint64_t memory;
+  std::uint32_t cpus;
+};
+
+PoolTotals pool_totals(const Options& o) {
+  std::uint64_t mem = o.mem.value_or(
+      util::host_memory_total() ? *util::host_memory_total() / 10 * 8 : (8ull << 30));
+  double cpus = static_cast<double>(o.cpus.value_or(util::host_online_cpus().value_or(8)));
+  auto total = static_cast<std::uint32_t>(std::max(1.0, std::round(cpus * o.cpu_overcommit)));
+  return {mem, total};
+}
+
+// Emits pool_state every second while a run is in progress.
+class PoolStateTicker {
+ public:
+  PoolStateTicker(events::Bus& bus, PoolTotals totals, const runner::Suite& suite)
+      : bus_(bus), totals_(totals), suite_(suite) {
+    if (bus_.enabled()) thread_ = std::thread([this] { loop(); });
+  }
+  ~PoolStateTicker() {
+    {
+      std::lock_guard lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void loop() {
+    std::unique_lock lk(mu_);
+    while (!cv_.wait_for(lk, std::chrono::seconds(1), [&] { return stop_; })) {
+      std::uint64_t used = suite_.running_files() * events::kFileOverheadBytes;
+      events::MetaMap p;
+      p["used"] = events::amount(used, 0);
+      p["available"] = events::amount(totals_.memory > used ? totals_.memory - used : 0, totals_.cpus);
+      bus_.emit("pool_state", std::move(p));
+    }
+  }
+  events::Bus& bus_;
+  PoolTotals totals_;
+  const runner::Suite& suite_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+RunResult run_once(const Options& o, const config::Config& cfg, const Selection& sel, StopSignal& sig,
+                   EventSetup& ev) {
   std::FILE* out = o.events_stdout ? stderr : stdout;
   bool tty = ::isatty(::fileno(out));
   const char* no_color = std::getenv("NO_COLOR");
@@ -156,14 +214,24 @@ RunResult run_once(const Options& o, const config::Config& cfg, const Selection&
   ss.file.file_timeout = o.timeout;
   for (auto& r : sel.roots) ss.file.roots.push_back(r.string());
   ss.file.backend = vmm::backend_for(o.vmm);
-  ss.file.observer = reporter.get();
+  events::RunEvents run_events(&ev.bus());
+  events::ObserverList observers;
+  observers.add(reporter.get());
+  if (ev.bus().enabled()) observers.add(&run_events);
+  ss.file.observer = &observers;
+  ss.file.bus = ev.bus().enabled() ? &ev.bus() : nullptr;
   ss.max_parallel = o.cpus.value_or(online_cpus());
   ss.fail_fast = o.fail_fast;
 
+  if (ev.bus().enabled()) run_events.discovered(sel.files, sel.roots);
   runner::Suite suite(ss);
   sig.on_stop([&suite] { suite.stop("interrupted (Ctrl-C)"); });
   auto started = Clock::now();
-  auto outcome = suite.run(sel.files, [&](const runner::FileResult& r) { reporter->file_completed(r); });
+  runner::SuiteOutcome outcome;
+  {
+    PoolStateTicker ticker(ev.bus(), pool_totals(o), suite);
+    outcome = suite.run(sel.files, [&](const runner::FileResult& r) { reporter->file_completed(r); });
+  }
   sig.on_stop(nullptr);
   std::chrono::duration<double> wall = Clock::now() - started;
   reporter->finish(outcome.results, wall, outcome.interrupted);
@@ -188,6 +256,7 @@ RunResult run_once(const Options& o, const config::Config& cfg, const Selection&
       rr.exit_code = 2;
     }
   }
+  if (!ev.run_coverage()) rr.exit_code = std::max(rr.exit_code, 1);
   if (any_failed) {
     try {
       runner::write_rerun_state(runner::rerun_state_path(), failed_paths);
@@ -200,6 +269,7 @@ RunResult run_once(const Options& o, const config::Config& cfg, const Selection&
     // without running destructors under it.
     std::fflush(stdout);
     std::fflush(stderr);
+    ev.remove_temp_files();
     std::_Exit(rr.exit_code);
   }
   return rr;
@@ -214,7 +284,7 @@ fs::file_time_type mtime_of(const std::string& p) {
   return ec ? fs::file_time_type::min() : t;
 }
 
-int watch_loop(const Options& o, StopSignal& sig) {
+int watch_loop(const Options& o, StopSignal& sig, EventSetup& ev) {
   std::optional<std::set<std::string>> only;  // nullopt: everything
   std::map<std::string, std::set<std::string>> deps;  // test file -> required modules + fixtures
   Stamps config_stamps, file_stamps, input_stamps;
@@ -245,7 +315,8 @@ int watch_loop(const Options& o, StopSignal& sig) {
     if (cfg) {
       auto sel = select_files(o, *cfg, true, only);
       if (sel.exit_code < 0) {
-        auto rr = run_once(o, *cfg, sel, sig);
+        ev.next_iteration();
+        auto rr = run_once(o, *cfg, sel, sig, ev);
         last = rr.exit_code;
         for (auto& [file, d] : rr.dependencies) deps[file] = d;
       }
@@ -301,16 +372,10 @@ int watch_loop(const Options& o, StopSignal& sig) {
 int run_suite_command(const Options& o) {
   auto& sig = StopSignal::install();
   if (o.overcommit_notice) fmt::print(stderr, "{}\n", *o.overcommit_notice);
-  for (auto [set, flag] : {std::pair{o.save_events.has_value(), "--save-events"},
-                           std::pair{o.events_stdout, "--events-stdout"},
-                           std::pair{o.events_socket.has_value(), "--events-socket"},
-                           std::pair{o.coverage, "--coverage"}}) {
-    if (set)
-      fmt::print(stderr, "provium: warning: {} is accepted but this build does not emit events yet\n", flag);
-  }
+  EventSetup ev(o);
   if (o.watch) {
     if (o.rerun_failed) fmt::print(stderr, "provium: --rerun-failed is ignored under --watch\n");
-    return watch_loop(o, sig);
+    return watch_loop(o, sig, ev);
   }
   std::unique_ptr<config::Config> cfg;
   try {
@@ -327,7 +392,8 @@ int run_suite_command(const Options& o) {
   }
   auto sel = select_files(o, *cfg, false, std::nullopt);
   if (sel.exit_code >= 0) return sel.exit_code;
-  return run_once(o, *cfg, sel, sig).exit_code;
+  ev.next_iteration();
+  return run_once(o, *cfg, sel, sig, ev).exit_code;
 }
 
 }  // namespace provium::cli

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "events/bus.hpp"
 #include "lab/lab.hpp"
 #include "runner/interrupt.hpp"
 #include "vmm/backend.hpp"
@@ -28,6 +29,10 @@ struct FileContext {
 
   bool in_test = false;
   bool claim_held = false;
+  std::uint64_t claim_memory = 0;
+  std::uint32_t claim_cpus = 0;
+  events::Bus* bus = nullptr;  // may be null (no sinks)
+  bool listing = false;        // `provium list --tests/--json`: inert evaluation of file scope
   std::optional<double> default_test_timeout;  // provium.timeout, seconds
   bool reset_between_tests = false;
   std::map<std::string, long long> barriers;   // name -> count fixed by the first arrival

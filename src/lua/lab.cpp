@@ -188,9 +188,17 @@ int lab_claim(lua_State* L) {
       raise(L, fmt::format("lab:claim: unknown key `{}` (accepted keys: memory, cpus)", key));
     lua_pop(L, 1);
   }
-  read_sizing(L, 2, "lab:claim", {0, 0});
+  VmSizing amount = read_sizing(L, 2, "lab:claim", {0, 0});
   if (ctx.claim_held) raise(L, "lab claim already held; one-shot per lab");
   ctx.claim_held = true;
+  ctx.claim_memory = amount.memory;
+  ctx.claim_cpus = amount.cpus;
+  if (ctx.bus && !ctx.listing) {
+    events::MetaMap p;
+    p["path"] = events::str(ctx.file);
+    p["amount"] = events::amount(amount.memory, amount.cpus);
+    ctx.bus->emit("claim_acquired", std::move(p));
+  }
   return 0;
 }
 

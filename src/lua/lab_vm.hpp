@@ -34,5 +34,8 @@ void register_resource(lua_State* L, int idx, const char* kind);
 /// Boots one VM with the boot options table at `opts_idx` (0 = none). Raises on failure.
 void boot_vm(lua_State* L, const std::shared_ptr<lab::Vm>& vm, int opts_idx);
 void shutdown_vm(lua_State* L, const std::shared_ptr<lab::Vm>& vm);
+struct FileContext;
+/// Shuts a VM down and emits `vm_shutdown` with its real uptime when it was running.
+void shutdown_and_report(FileContext& ctx, lab::Vm& vm);
 
 }  // namespace provium::lua

@@ -141,16 +141,41 @@ void boot_vm(lua_State* L, const VmPtr& vm, int opts_idx) {
   req.options = vm->create_opts();
   for (auto& [k, v] : read_options(L, opts_idx)) req.options[k] = v;
   std::string err;
+  std::uint64_t memory = req.memory_bytes;
   try {
     vm->boot(ctx.backend, std::move(req));
-    return;
   } catch (const std::exception& e) {
     err = e.what();
+  }
+  if (err.empty()) {
+    if (ctx.bus) {
+      events::MetaMap p;
+      p["file"] = events::str(ctx.file);
+      p["vm_name"] = events::str(vm->name());
+      p["profile"] = events::str(vm->profile());
+      p["memory_bytes"] = events::num(static_cast<std::int64_t>(memory));
+      p["cid"] = events::num(vm->cid().value_or(0));
+      p["lab"] = events::str(vm->lab());
+      ctx.bus->emit("vm_spawned", std::move(p));
+    }
+    return;
   }
   raise(L, fmt::format("vm:boot: vm `{}`: {}", vm->name(), err));
 }
 
-void shutdown_vm(lua_State*, const VmPtr& vm) { vm->shutdown(); }
+void shutdown_vm(lua_State* L, const VmPtr& vm) { shutdown_and_report(context(L), *vm); }
+
+void shutdown_and_report(FileContext& ctx, lab::Vm& vm) {
+  auto uptime = vm.shutdown();
+  if (uptime && ctx.bus) {
+    events::MetaMap p;
+    p["file"] = events::str(ctx.file);
+    p["vm_name"] = events::str(vm.name());
+    p["duration_ns"] = events::num(static_cast<std::int64_t>(uptime->count()));
+    p["lab"] = events::str(vm.lab());
+    ctx.bus->emit("vm_shutdown", std::move(p));
+  }
+}
 
 void register_vm(lua_State* L) {
   static const luaL_Reg methods[] = {{"name", guarded<vm_name>},

@@ -150,6 +150,13 @@ class Runner {
       out.result.status = FileStatus::Crashed;
     }
     if (s_.watchdog && wd_) s_.watchdog->remove(*wd_);
+    if (ctx_.claim_held && ctx_.bus) {
+      // Always paired with claim_acquired, also when the file crashed or timed out.
+      events::MetaMap p;
+      p["path"] = events::str(file_.display);
+      p["amount"] = events::amount(ctx_.claim_memory, ctx_.claim_cpus);
+      ctx_.bus->emit("claim_released", std::move(p));
+    }
     out.result.duration = steady_clock::now() - started;
     out.dependencies = ctx_.dependencies;
     return out;
@@ -160,6 +167,7 @@ class Runner {
     ctx_.config = s_.config;
     ctx_.interrupt = &intr_;
     ctx_.backend = s_.backend;
+    ctx_.bus = s_.bus;
     ctx_.file = file_.display;
     ctx_.abs_path = file_.abs.string();
     ctx_.root_lab = std::make_shared<lab::Lab>("provium");
@@ -324,7 +332,7 @@ class Runner {
 
   void teardown_file(lua::FileState& st) {
     call_scope_close(st, "_provium_close_file_scope", file_.display);
-    for (auto& vm : ctx_.root_lab->vms()) vm->shutdown();
+    for (auto& vm : ctx_.root_lab->vms()) lua::shutdown_and_report(ctx_, *vm);
     HookPause pause(st.L());
     lua_gc(st.L(), LUA_GCCOLLECT);
   }

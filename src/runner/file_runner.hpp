@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "events/bus.hpp"
 #include "runner/discovery.hpp"
 #include "runner/interrupt.hpp"
 #include "runner/observer.hpp"
@@ -27,6 +28,7 @@ struct FileRunSettings {
   vmm::Backend* backend = nullptr;
   RunObserver* observer = nullptr;  // may be null
   Watchdog* watchdog = nullptr;
+  events::Bus* bus = nullptr;  // may be null
 };
 
 struct FileRunOutput {

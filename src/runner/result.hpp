@@ -24,6 +24,7 @@ struct TestResult {
   std::vector<std::string> log;        // t:log lines
   events::MetaMap meta;
   std::chrono::nanoseconds duration{0};
+  std::string console_excerpt;  // failed tests: tail of each booted VM's console
   bool ran = false;  // false for tests skipped without running (meta, filters, todo)
 };
 

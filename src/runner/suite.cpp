@@ -49,6 +49,7 @@ struct Suite::Impl : RunObserver {
   void test_started(const TestFile& f, const std::string& name, const events::MetaMap& meta) override {
     if (Slot* s = slot_for(f)) {
       std::lock_guard lk(s->mu);
+      if (s->done) return;  // abandoned: its late events would break "file_completed is last"
       TestResult tr;
       tr.name = name;
       tr.meta = meta;
@@ -60,6 +61,7 @@ struct Suite::Impl : RunObserver {
   void test_finished(const TestFile& f, const TestResult& tr) override {
     if (Slot* s = slot_for(f)) {
       std::lock_guard lk(s->mu);
+      if (s->done) return;
       s->running.reset();
       s->finished.push_back(tr);
     }
@@ -146,6 +148,7 @@ SuiteOutcome Suite::run(const std::vector<TestFile>& files,
       im.slots.push_back(std::move(slot));
       ++next;
       ++running;
+      running_files_.store(running);
       lk.unlock();
       im.file_started(sp->file);
       // The thread holds the Impl alive: an abandoned runner may outlive this call.
@@ -161,6 +164,7 @@ SuiteOutcome Suite::run(const std::vector<TestFile>& files,
       FileRunOutput out = std::move(im.completed.front());
       im.completed.pop_front();
       --running;
+      running_files_.store(running);
       if (!out.result.passed()) failed_seen = true;
       outcome.dependencies[out.result.file.abs.string()] = out.dependencies;
       lk.unlock();

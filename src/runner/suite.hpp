@@ -42,11 +42,14 @@ class Suite {
   /// True when some runner thread was abandoned (still running detached): the process must
   /// end with _exit rather than run static destructors under it.
   bool abandoned_any() const;
+  /// Files running right now (for pool_state).
+  size_t running_files() const { return running_files_.load(); }
 
  private:
   struct Impl;
   std::shared_ptr<Impl> impl_;
   std::atomic<bool> stopped_{false};
+  std::atomic<size_t> running_files_{0};
 };
 
 }  // namespace provium::runner
