@@ -8,6 +8,10 @@
 #include "config/build.hpp"
 #include "config/config.hpp"
 #include "runner/discovery.hpp"
+#include "runner/lister.hpp"
+#include "util/text.hpp"
+
+#include <nlohmann/json.hpp>
 
 namespace provium::cli {
 namespace {
@@ -47,13 +51,42 @@ int run_prepare(const Options& o) {
   return 0;
 }
 
+static int run_list_tests(const Options& o, const config::Config& cfg, const runner::Discovery& d) {
+  std::vector<std::string> roots;
+  for (auto& r : d.roots) roots.push_back(r.string());
+  for (auto& f : d.files) {
+    auto listed = runner::list_file(f, cfg, roots);
+    if (o.list_json) {
+      nlohmann::ordered_json j;
+      j["path"] = f.display;
+      j["chunk_error"] = listed.chunk_error ? nlohmann::ordered_json(*listed.chunk_error) : nullptr;
+      j["tests"] = nlohmann::ordered_json::array();
+      for (auto& t : listed.tests) {
+        nlohmann::ordered_json tj;
+        tj["name"] = t.name;
+        tj["meta"] = events::to_json(t.meta);
+        j["tests"].push_back(std::move(tj));
+      }
+      fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+    } else {
+      fmt::print("{}\n", f.display);
+      if (listed.chunk_error)
+        for (auto& l : util::split_lines(*listed.chunk_error)) fmt::print("    chunk_error: {}\n", l);
+      for (auto& t : listed.tests)
+        fmt::print("    {} {}\n", t.name, events::to_json(t.meta).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    }
+    std::fflush(stdout);
+  }
+  return d.problems.empty() ? 0 : 2;
+}
+
 int run_list(const Options& o) {
-  if (o.list_tests || o.list_json) return run_unavailable(o);
   auto cfg = load_or_report(o);
   if (!cfg) return 2;
   auto d = runner::discover(o.paths, cfg->roots, o.list_fixtures ? ".fixture.lua" : ".test.lua");
   for (auto& p : d.problems) fmt::print(stderr, "provium: {}\n", p);
   if (o.filter) runner::apply_filter(d.files, *o.filter);
+  if ((o.list_tests || o.list_json) && !o.list_fixtures) return run_list_tests(o, *cfg, d);
   for (auto& f : d.files) {
     if (o.list_fixtures) {
       // Fixture names are root-relative without the suffix, as vm_fixture() takes them.

@@ -223,8 +223,16 @@ end
 do
   local raw_require = require
   function require(name)
-    local mod, path = raw_require(name)
+    -- Re-raised at level 2 so a missing module is reported at the requiring line.
+    local ok, mod, path = pcall(raw_require, name)
+    if not ok then error(mod, 2) end
     if type(path) == "string" then _provium_note_dependency(path) end
     return mod, path
   end
 end
+
+---------------------------------------------------------------------------------------------
+-- Global fixture forms: vm_fixture(path) / lab_fixture(path) use the current scope's lab.
+
+function vm_fixture(path) return provium.vm_fixture(provium, path) end
+function lab_fixture(path) return provium.lab_fixture(provium, path) end

@@ -66,6 +66,7 @@ int vm_state_checked(lua_State* L) {
   auto op = static_cast<lab::VmOp>(lua_tointeger(L, lua_upvalueindex(1)));
   const char* what = lua_tostring(L, lua_upvalueindex(2));
   auto& vm = check_vm(L, what);
+  if (context(L).listing) return 0;  // inert listing mode: nothing touches a guest
   if (auto r = vm->refusal(op)) raise(L, fmt::format("{}: {}", what, *r));
   raise(L, fmt::format("{}: not supported by this build of provium yet", what));
 }
@@ -127,6 +128,7 @@ void register_resource(lua_State* L, int idx, const char* kind) {
 
 void boot_vm(lua_State* L, const VmPtr& vm, int opts_idx) {
   auto& ctx = context(L);
+  if (ctx.listing) return;  // listing never boots
   if (auto r = vm->refusal(lab::VmOp::Boot)) raise(L, fmt::format("vm:boot: {}", *r));
   VmSizing sizing = read_sizing(L, opts_idx, "vm:boot", {vm->memory(), vm->cpus()});
   if (sizing.memory < (1ull << 20)) sizing.memory = 1ull << 20;
