@@ -150,6 +150,7 @@ int main_entry(int argc, char** argv) {
     case Command::Prepare: return run_prepare(o);
     case Command::List: return run_list(o);
     case Command::FixtureClean: return run_fixture_clean(o);
+    case Command::LspSetup: return run_lsp_setup(o);
     default: return run_unavailable(o);
   }
 }

@@ -8,6 +8,7 @@ namespace provium::cli {
 int run_prepare(const Options& o);
 int run_list(const Options& o);
 int run_fixture_clean(const Options& o);
+int run_lsp_setup(const Options& o);  // lsp_setup.cpp
 /// Subcommands whose subsystem (VM backends, fixtures, LSP stubs) is not built yet.
 int run_unavailable(const Options& o);
 
