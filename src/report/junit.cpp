@@ -74,9 +74,10 @@ std::string junit_xml(const std::vector<runner::FileResult>& all, std::chrono::d
       }
       out += ">\n";
       std::string msg = tc.message.value_or("");
+      std::string detail = tc.traceback.empty() ? msg : msg + "\nstack traceback:\n" + tc.traceback;
       if (tc.status == TestStatus::Failed)
         out += fmt::format("      <failure message=\"{}\" type=\"failure\">{}</failure>\n", xml(first_line(msg)),
-                           xml(msg));
+                           xml(detail));
       else if (tc.status == TestStatus::Skipped)
         out += fmt::format("      <skipped message=\"{}\"/>\n", xml(msg));
       if (!tc.log.empty()) {

@@ -64,10 +64,18 @@ class TextReporter : public Reporter {
                      util::sanitize_utf8(r.file.display), r.count(TestStatus::Passed),
                      r.count(TestStatus::Failed), r.count(TestStatus::Skipped)));
     if (r.chunk_error) indented(*r.chunk_error, 4);
+    if (!r.chunk_traceback.empty()) {
+      indented("stack traceback:", 4);
+      indented(r.chunk_traceback, 4);
+    }
     for (auto& t : r.tests) {
       if (t.status == TestStatus::Failed) {
         line(fmt::format("    {} {}", paint("FAIL", kRed), util::sanitize_utf8(t.name)));
         if (t.message) indented(*t.message, 8);
+        if (!t.traceback.empty()) {
+          indented("stack traceback:", 8);
+          indented(t.traceback, 8);
+        }
       } else if (o_.verbosity == Verbosity::Verbose) {
         if (t.status == TestStatus::Passed) {
           line(fmt::format("    {} {}", paint("PASS", kGreen), util::sanitize_utf8(t.name)));

@@ -70,10 +70,6 @@ std::vector<TestDecl> collect_tests(lua_State* L) {
   return out;
 }
 
-std::string with_traceback(const lua::FileState::CallError& e) {
-  if (e.traceback.empty()) return e.message;
-  return e.message + "\nstack traceback:\n" + e.traceback;
-}
 
 void report_teardown_errors(lua_State* L, const std::string& file) {
   // The close functions return a list of error strings; teardown itself never raises.
@@ -244,7 +240,8 @@ class Runner {
     } else {
       r.status = FileStatus::Failed;
       r.chunk_error = err.skip ? fmt::format("t:skip called at file scope: {}", err.skip_reason)
-                               : with_traceback(err);
+                               : err.message;
+      if (!err.skip) r.chunk_traceback = err.traceback;
     }
   }
 
@@ -308,8 +305,9 @@ class Runner {
       tr.message = sticky ? *sticky : err->skip_reason;
     } else if (err) {
       tr.status = TestStatus::Failed;
+      tr.message = err->message;
       // An assertion's own failure needs no traceback: it already names file:line.
-      tr.message = (sticky && *sticky == err->message) ? err->message : with_traceback(*err);
+      if (!(sticky && *sticky == err->message)) tr.traceback = err->traceback;
     } else if (sticky) {
       tr.status = TestStatus::Failed;
       tr.message = *sticky;

@@ -25,6 +25,7 @@ struct TestResult {
   events::MetaMap meta;
   std::chrono::nanoseconds duration{0};
   std::string console_excerpt;  // failed tests: tail of each booted VM's console
+  std::string traceback;        // runtime errors: stack trimmed of harness frames (text, JUnit)
   bool ran = false;  // false for tests skipped without running (meta, filters, todo)
 };
 
@@ -32,6 +33,7 @@ struct FileResult {
   TestFile file;
   FileStatus status = FileStatus::Passed;
   std::optional<std::string> chunk_error;
+  std::string chunk_traceback;  // file-scope runtime errors: trimmed stack (text, JUnit)
   std::vector<TestResult> tests;
   std::chrono::nanoseconds duration{0};
   bool never_started = false;  // --fail-fast / interrupted before dispatch
