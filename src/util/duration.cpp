@@ -88,7 +88,10 @@ Parsed<Millis> parse_duration_ms(std::string_view text) {
   auto p = parse_duration_seconds(text);
   if (!p) return {std::nullopt, p.error};
   if (*p.value > 1e12) return {std::nullopt, fmt::format("invalid duration `{}`: too large", text)};
-  return {Millis(static_cast<int64_t>(std::llround(*p.value * 1000.0))), {}};
+  auto ms = static_cast<int64_t>(std::llround(*p.value * 1000.0));
+  // A tiny but non-zero duration must not round to 0, which means "disabled" for --timeout.
+  if (ms == 0 && *p.value > 0) ms = 1;
+  return {Millis(ms), {}};
 }
 
 std::string format_duration(double seconds) {

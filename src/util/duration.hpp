@@ -29,7 +29,7 @@ Parsed<Millis> parse_duration_ms(std::string_view text);
 /// Validates a numeric duration (from Lua or TOML): finite and not negative.
 Parsed<double> check_duration_seconds(double seconds);
 
-/// Human form of a duration as users write it: "500ms", "30s", "1.5s", "10m".
+/// Human form of a duration: "500ms", "30s", "1.5s" (minutes are shown as seconds: "600s").
 std::string format_duration(double seconds);
 
 /// Parses a size: integer bytes or "<integer>[K|M|G|T][B|iB]" (case-insensitive, powers of 1024).
