@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "events/meta_value.hpp"
+#include "proto/codec.hpp"
 
 namespace provium::events {
 
@@ -30,19 +31,17 @@ std::string encode_value(const MetaValue& v);
 /// Incremental decoder for a byte stream of frames.
 class FrameReader {
  public:
-  void feed(std::string_view bytes) { buf_.append(bytes); }
+  void feed(std::string_view bytes) { splitter_.feed(bytes); }
   /// Next whole event, nullopt when more bytes are needed. Throws std::runtime_error on a
   /// frame that is oversized or not an event map; the message names the frame and offset.
   std::optional<Event> next();
   /// Bytes of an incomplete frame still buffered (a truncated stream when > 0 at EOF).
-  size_t pending() const { return buf_.size() - pos_; }
-  std::uint64_t offset() const { return consumed_; }
-  std::uint64_t frames() const { return frames_; }
+  size_t pending() const { return splitter_.pending(); }
+  std::uint64_t offset() const { return splitter_.consumed(); }
+  std::uint64_t frames() const { return splitter_.frames(); }
 
  private:
-  std::string buf_;
-  size_t pos_ = 0;
-  std::uint64_t consumed_ = 0, frames_ = 0;
+  proto::FrameSplitter splitter_{kMaxFrameBytes};
 };
 
 /// Current time as event timestamps use it.

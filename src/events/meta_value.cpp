@@ -6,22 +6,6 @@
 
 namespace provium::events {
 
-bool MetaValue::is_truthy_flag() const {
-  if (auto b = std::get_if<bool>(&v)) return *b;
-  if (auto i = std::get_if<std::int64_t>(&v)) return *i != 0;
-  if (auto d = std::get_if<double>(&v)) return *d != 0.0;
-  return false;
-}
-
-bool MetaValue::contains_string(const std::string& s) const {
-  if (auto str = as_string()) return *str == s;
-  if (auto arr = as_array()) {
-    for (auto& e : *arr)
-      if (auto es = e.as_string(); es && *es == s) return true;
-  }
-  return false;
-}
-
 nlohmann::json to_json(const MetaValue& mv) {
   return std::visit(
       [](auto&& x) -> nlohmann::json {

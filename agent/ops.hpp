@@ -1,0 +1,18 @@
+// Op handlers, one file per family; each registers its handlers by op kind.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "agent/server.hpp"
+
+namespace provium::agent {
+
+using Registry = std::map<std::string, Handler>;
+
+void register_fs_ops(Registry& reg);     // ops_fs.cpp
+void register_proc_ops(Registry& reg);   // ops_proc.cpp
+void register_misc_ops(Registry& reg);   // ops_misc.cpp: clock, syscall, ioctl, read_mem
+void register_stream_ops(Registry& reg); // ops_stream.cpp: tail_file, fd_stream
+
+}  // namespace provium::agent

@@ -1,0 +1,4 @@
+#pragma once
+namespace provium::agent {
+inline constexpr const char* kAgentVersion = "0.1.0";
+}
