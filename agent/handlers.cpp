@@ -60,7 +60,7 @@ void op_batch(Request& r) {
     } catch (const OsError& e) {
       proto::Map m;
       m["kind"] = Value{kind + "_result"};
-      m["payload"] = proto::op_err(e.err, std::string(std::strerror(e.err)) + (e.context.empty() ? "" : ": " + e.context));
+      m["payload"] = proto::op_err(e.err, std::strerror(e.err));
       captured = Value{std::move(m)};
     }
     responses.push_back(std::move(captured));

@@ -23,9 +23,10 @@ bool Request::send(const std::string& k, Value p) const {
 }
 
 void reply_os_error(Request& r, int err, const std::string& context) {
-  std::string msg = std::strerror(err);
-  if (!context.empty()) msg += ": " + context;
-  r.reply(proto::op_err(err, msg));
+  // The message is strerror alone: the host renders `<method>: <message> (errno N)` and the
+  // caller already knows which path it asked about.
+  (void)context;
+  r.reply(proto::op_err(err, std::strerror(err)));
 }
 
 bool StreamState::take(std::uint64_t n) {

@@ -59,6 +59,24 @@ void Vm::boot(vmm::Backend* backend, vmm::BootRequest req) {
   booted_at_ = std::chrono::steady_clock::now();
 }
 
+void Vm::pause() {
+  if (auto r = refusal(VmOp::Pause)) throw std::runtime_error(*r);
+  machine_->pause();
+  state_ = VmState::Paused;
+}
+
+void Vm::resume() {
+  if (auto r = refusal(VmOp::Resume)) throw std::runtime_error(*r);
+  machine_->resume();
+  state_ = VmState::Booted;
+}
+
+void Vm::mark_dead(std::string cause) {
+  if (state_ == VmState::Shutdown) return;
+  dead_cause_ = std::move(cause);
+  state_ = VmState::Dead;
+}
+
 std::optional<std::chrono::nanoseconds> Vm::shutdown() {
   std::optional<std::chrono::nanoseconds> uptime;
   if (machine_) {

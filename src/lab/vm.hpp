@@ -42,6 +42,12 @@ class Vm {
   void boot(vmm::Backend* backend, vmm::BootRequest req);
   /// Idempotent; returns the uptime when a running guest was stopped.
   std::optional<std::chrono::nanoseconds> shutdown();
+  void pause();
+  void resume();
+  /// The running machine (nullptr unless booted or paused).
+  vmm::Machine* machine() const { return machine_.get(); }
+  /// Marks the VM dead (transport lost): every later operation fails with the cause.
+  void mark_dead(std::string cause);
 
  private:
   std::string name_, profile_, lab_;

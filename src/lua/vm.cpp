@@ -9,6 +9,7 @@
 #include "lua/context.hpp"
 #include "lua/convert.hpp"
 #include "lua/lab_vm.hpp"
+#include "lua/guest.hpp"
 #include "lua/support.hpp"
 #include "util/duration.hpp"
 
@@ -142,6 +143,14 @@ void boot_vm(lua_State* L, const VmPtr& vm, int opts_idx) {
   req.cpus = sizing.cpus;
   req.options = vm->create_opts();
   for (auto& [k, v] : read_options(L, opts_idx)) req.options[k] = v;
+  if (auto it = req.options.find("agent_timeout"); it != req.options.end()) {
+    double t = it->second.as_int() ? static_cast<double>(*it->second.as_int())
+               : std::holds_alternative<double>(it->second.v) ? std::get<double>(it->second.v) : -1;
+    if (!(t > 0)) raise(L, "vm:boot: agent_timeout must be a positive number of seconds");
+    req.agent_timeout = t;
+  } else if (req.profile->agent_boot_timeout) {
+    req.agent_timeout = req.profile->agent_boot_timeout;
+  }
   std::string err;
   std::uint64_t memory = req.memory_bytes;
   try {
@@ -220,6 +229,9 @@ void register_vm(lua_State* L) {
     lua_pushcclosure(L, guarded<vm_state_checked>, 2);
     lua_setfield(L, -2, g.name);
   }
+  // Implemented guest operations replace their gated placeholders.
+  register_guest_methods(L, -1);
+  register_vm_object_methods(L, -1);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, guarded<vm_tostring>);
   lua_setfield(L, -2, "__tostring");

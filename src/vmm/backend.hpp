@@ -4,8 +4,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "client/agent_client.hpp"
 #include "config/config.hpp"
 #include "events/meta_value.hpp"
 
@@ -21,6 +23,7 @@ struct BootRequest {
   std::uint64_t memory_bytes = 512ull << 20;
   std::uint32_t cpus = 1;
   events::MetaMap options;  // every other key, as given (kernel_cmdline, files, disks, ...)
+  std::optional<double> agent_timeout;  // seconds: boot opt, else profile, else backend default
 };
 
 /// A running guest. Destruction must stop it and release every host resource.
@@ -29,6 +32,13 @@ class Machine {
   virtual ~Machine() = default;
   virtual std::uint32_t cid() const = 0;
   virtual void shutdown() = 0;
+  /// The persistent agent connection (valid while the machine runs).
+  virtual std::shared_ptr<client::AgentClient> agent() = 0;
+  /// Freeze / thaw every guest process. Backends that cannot throw std::runtime_error.
+  virtual void pause() = 0;
+  virtual void resume() = 0;
+  /// Tail of the console log ("" when the backend has no console).
+  virtual std::string console_tail(std::size_t bytes) { (void)bytes; return {}; }
 };
 
 class Backend {
@@ -37,6 +47,8 @@ class Backend {
   virtual const char* name() const = 0;
   /// Boots and waits for the agent handshake. Throws std::runtime_error with a one-line message.
   virtual std::unique_ptr<Machine> boot(const BootRequest& req) = 0;
+  /// Handshake deadline when neither the boot options nor the profile set one.
+  virtual double default_agent_timeout() const { return 30.0; }
 };
 
 /// The backend selected by --vmm, or nullptr when this build has none for that choice.

@@ -1,0 +1,46 @@
+// Shared by the guest-operation binding files: reaching a booted VM's agent, turning OpResults
+// into Lua errors, and building agent payloads from Lua arguments.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "client/agent_client.hpp"
+#include "lab/vm.hpp"
+#include "proto/value.hpp"
+
+struct lua_State;
+
+namespace provium::lua {
+
+/// The agent of the VM at stack index 1 after the state check for a guest operation named
+/// `method` ("read_file"); raises `vm:<method>: VM not booted` and friends.
+std::shared_ptr<client::AgentClient> guest_agent(lua_State* L, const char* method);
+
+/// An interrupt check bound to the running file (timeouts, Ctrl-C).
+client::InterruptCheck interrupt_check(lua_State* L);
+
+/// Sends `kind` and returns the ok value; raises `<method>: <message> (errno N)` or the agent
+/// error. `method` names the Lua method for messages.
+proto::Value call_op(lua_State* L, const std::shared_ptr<client::AgentClient>& agent, const std::string& kind,
+                     proto::Value payload, const std::string& method, client::Reply* raw = nullptr);
+
+/// ExecArgs from the Lua argument forms of vm:run / run_async starting at `idx` (REFERENCE §5.4).
+/// `allow_timeout` is false for run_async.
+proto::Value exec_args(lua_State* L, int idx, const char* method, bool allow_timeout);
+
+/// Pushes a RunResult table (exit_code, stdout, stderr, status, signal, timed_out, ok, assert_ok).
+void push_run_result(lua_State* L, const proto::Value& exec_ok, const std::string& stdout_prefix,
+                     const std::string& stderr_prefix);
+
+/// Pushes a Stream userdata over an open agent stream; registers it with the current scope.
+void push_stream(lua_State* L, std::shared_ptr<client::StreamChannel> ch, std::string kind, std::string detail);
+
+/// Signal numbers from names ("term", "SIGKILL", "9").
+int parse_signal(lua_State* L, int idx, const char* method, int dflt);
+
+void register_guest_objects(lua_State* L);  // RunResult, Process, Stream, File, Clock metatables
+void register_guest_methods(lua_State* L, int vm_methods_idx);  // vm:run, read_file, ...
+void register_vm_object_methods(lua_State* L, int vm_methods_idx);  // vm:clock, vm:run_async
+
+}  // namespace provium::lua

@@ -1,0 +1,531 @@
+// Objects returned by guest operations: RunResult, Process (run_async), Stream, File, Clock
+// (REFERENCE §5.5-5.10). Closable ones register with the current scope for teardown.
+#include <fmt/format.h>
+#include <lua.hpp>
+
+#include <csignal>
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "lua/context.hpp"
+#include "lua/guest.hpp"
+#include "lua/lab_vm.hpp"
+#include "lua/support.hpp"
+
+namespace provium::lua {
+
+using proto::Value;
+
+namespace {
+
+constexpr const char* kRunResultMeta = "provium.RunResult";
+constexpr const char* kProcessMeta = "provium.Process";
+constexpr const char* kStreamMeta = "provium.Stream";
+
+const char* signal_name(int sig) {
+  const char* n = sigabbrev_np(sig);
+  return n ? n : "?";
+}
+
+// ---- RunResult --------------------------------------------------------------------------
+
+int rr_ok(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "status");
+  lua_getfield(L, 1, "exit_code");
+  bool ok = lua_isstring(L, -2) && std::string(lua_tostring(L, -2)) == "exited" && lua_tointeger(L, -1) == 0;
+  lua_pushboolean(L, ok);
+  return 1;
+}
+
+int rr_assert_ok(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  rr_ok(L);
+  if (lua_toboolean(L, -1)) {
+    lua_settop(L, 1);
+    return 1;
+  }
+  lua_getfield(L, 1, "status");
+  std::string status = lua_tostring(L, -1) ? lua_tostring(L, -1) : "?";
+  lua_getfield(L, 1, "exit_code");
+  auto code = lua_tointeger(L, -1);
+  lua_getfield(L, 1, "signal");
+  std::string how = status == "signalled" ? fmt::format("signalled ({})", signal_name(static_cast<int>(lua_tointeger(L, -1))))
+                    : status == "timed_out" ? std::string("timed out")
+                                            : fmt::format("exit code {}", code);
+  lua_getfield(L, 1, "stdout");
+  lua_getfield(L, 1, "stderr");
+  std::string msg = lua_isstring(L, 2) ? std::string(lua_tostring(L, 2)) + ": " : "";
+  msg += fmt::format("command failed: {} (status {})\nstdout:\n{}\nstderr:\n{}", how, status,
+                     lua_tostring(L, -2) ? lua_tostring(L, -2) : "", lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+  raise(L, msg);
+}
+
+// ---- Stream -----------------------------------------------------------------------------
+
+struct StreamUd {
+  std::shared_ptr<client::StreamChannel> ch;
+  std::string pending;  // bytes read past a read_until match, served first
+  std::string kind, detail, site_file;
+  int site_line = 0;
+  bool closed = false;
+};
+
+StreamUd& check_stream(lua_State* L) { return *static_cast<StreamUd*>(luaL_checkudata(L, 1, kStreamMeta)); }
+
+int stream_gc(lua_State* L) {
+  auto* s = static_cast<StreamUd*>(lua_touserdata(L, 1));
+  if (s->ch) s->ch->close();
+  s->~StreamUd();
+  return 0;
+}
+
+std::chrono::milliseconds timeout_arg(lua_State* L, int idx, double dflt, const char* what) {
+  double secs = lua_isnoneornil(L, idx) ? dflt : check_duration(L, idx, what);
+  return std::chrono::milliseconds(static_cast<long long>(secs * 1000));
+}
+
+// Next chunk from the channel; nullopt on timeout, "" at EOF.
+std::optional<std::string> pull(lua_State* L, StreamUd& s, std::chrono::milliseconds t) {
+  std::optional<std::string> c;
+  std::string interrupted;
+  try {
+    c = s.ch->next(t, interrupt_check(L));
+  } catch (const client::Interrupted& e) {
+    interrupted = e.what();
+  }
+  if (!interrupted.empty()) {
+    lua_pushstring(L, interrupted.c_str());
+    lua_error(L);
+  }
+  return c;
+}
+
+int stream_next(lua_State* L) {
+  auto& s = check_stream(L);
+  auto t = timeout_arg(L, 2, 10, "stream:next: timeout");
+  if (s.closed) return lua_pushnil(L), 1;
+  if (!s.pending.empty()) {
+    lua_pushlstring(L, s.pending.data(), s.pending.size());
+    s.pending.clear();
+    return 1;
+  }
+  auto c = pull(L, s, t);
+  if (!c || c->empty()) return lua_pushnil(L), 1;
+  lua_pushlstring(L, c->data(), c->size());
+  return 1;
+}
+
+int stream_read_until_impl(lua_State* L, bool keep) {
+  auto& s = check_stream(L);
+  size_t nlen;
+  const char* n = luaL_checklstring(L, 2, &nlen);
+  std::string needle(n, nlen);
+  auto t = timeout_arg(L, 3, 10, "stream:read_until: timeout");
+  if (s.closed) raise(L, "stream closed");
+  auto deadline = std::chrono::steady_clock::now() + t;
+  while (true) {
+    auto at = s.pending.find(needle);
+    if (at != std::string::npos) {
+      std::string out = s.pending.substr(0, at + needle.size());
+      s.pending.erase(0, at + needle.size());
+      if (!keep) return 0;
+      lua_pushlstring(L, out.data(), out.size());
+      return 1;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) raise(L, fmt::format("read_until timed out waiting for `{}`", needle));
+    auto c = pull(L, s, left);
+    if (!c) raise(L, fmt::format("read_until timed out waiting for `{}`", needle));
+    if (c->empty()) raise(L, "stream EOF");
+    s.pending += *c;
+  }
+}
+int stream_read_until(lua_State* L) { return stream_read_until_impl(L, true); }
+int stream_expect(lua_State* L) { return stream_read_until_impl(L, false); }
+
+int stream_drain(lua_State* L) {
+  auto& s = check_stream(L);
+  auto t = timeout_arg(L, 2, 0.5, "stream:drain: timeout");
+  lua_newtable(L);
+  lua_Integer i = 0;
+  if (!s.pending.empty()) {
+    lua_pushlstring(L, s.pending.data(), s.pending.size());
+    lua_rawseti(L, -2, ++i);
+    s.pending.clear();
+  }
+  auto deadline = std::chrono::steady_clock::now() + t;
+  while (!s.closed) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    // "until quiet": a short gap with no data ends the drain early.
+    auto c = pull(L, s, std::min(left, std::chrono::milliseconds(100)));
+    if (!c || c->empty()) break;
+    lua_pushlstring(L, c->data(), c->size());
+    lua_rawseti(L, -2, ++i);
+  }
+  return 1;
+}
+
+int stream_close(lua_State* L) {
+  auto& s = check_stream(L);
+  if (!s.closed) {
+    s.closed = true;
+    s.pending.clear();
+    if (s.ch) s.ch->close();
+  }
+  return 0;
+}
+
+int stream_eof(lua_State* L) {
+  auto& s = check_stream(L);
+  lua_pushboolean(L, s.pending.empty() && s.ch && s.ch->ended() && s.ch->end_reason() == "eof");
+  return 1;
+}
+
+int stream_creation_site(lua_State* L) {
+  auto& s = check_stream(L);
+  if (s.site_file.empty()) return lua_pushnil(L), 1;
+  lua_createtable(L, 0, 2);
+  lua_pushstring(L, s.site_file.c_str());
+  lua_setfield(L, -2, "file");
+  lua_pushinteger(L, s.site_line);
+  lua_setfield(L, -2, "line");
+  return 1;
+}
+
+int stream_tostring(lua_State* L) {
+  auto& s = check_stream(L);
+  lua_pushstring(L, fmt::format("stream({}(\"{}\"))", s.kind, s.detail).c_str());
+  return 1;
+}
+
+// ---- Process ------------------------------------------------------------------------------
+
+struct ProcessUd {
+  std::shared_ptr<client::AgentClient> agent;
+  std::int64_t handle = 0;
+  bool consumed = false;
+  bool closed = false;
+};
+
+ProcessUd& check_proc(lua_State* L) { return *static_cast<ProcessUd*>(luaL_checkudata(L, 1, kProcessMeta)); }
+
+int proc_gc(lua_State* L) {
+  static_cast<ProcessUd*>(lua_touserdata(L, 1))->~ProcessUd();
+  return 0;
+}
+
+Value handle_payload(std::int64_t h) {
+  proto::Map m;
+  m["handle"] = Value{h};
+  return Value{std::move(m)};
+}
+
+void check_live(lua_State* L, ProcessUd& p, const char* method) {
+  if (p.consumed)
+    raise(L, fmt::format("proc:{}: the process handle was consumed by wait(); its result was already returned", method));
+}
+
+int proc_wait(lua_State* L) {
+  auto& p = check_proc(L);
+  check_live(L, p, "wait");
+  proto::Map m;
+  m["handle"] = Value{p.handle};
+  if (!lua_isnoneornil(L, 2)) {
+    double secs = check_duration(L, 2, "proc:wait: timeout");
+    if (secs == 0) raise(L, "proc:wait: timeout 0 would never wait; use proc:status() to poll");
+    m["timeout_ms"] = Value{static_cast<std::int64_t>(secs * 1000)};
+  }
+  client::Reply raw;
+  Value ok = call_op(L, p.agent, "wait", Value{std::move(m)}, "proc:wait", &raw);
+  p.consumed = true;
+  push_run_result(L, ok, raw.stdout_prefix, raw.stderr_prefix);
+  return 1;
+}
+
+int proc_kill(lua_State* L) {
+  auto& p = check_proc(L);
+  check_live(L, p, "kill");
+  int sig = parse_signal(L, 2, "proc:kill", SIGTERM);
+  proto::Map m;
+  m["handle"] = Value{p.handle};
+  m["signal"] = Value{static_cast<std::int64_t>(sig)};
+  call_op(L, p.agent, "kill", Value{std::move(m)}, "proc:kill");
+  return 0;
+}
+
+int proc_pid(lua_State* L) {
+  auto& p = check_proc(L);
+  check_live(L, p, "pid");
+  lua_pushinteger(L, *call_op(L, p.agent, "get_pid", handle_payload(p.handle), "proc:pid").as_int());
+  return 1;
+}
+
+int proc_handle(lua_State* L) {
+  lua_pushinteger(L, check_proc(L).handle);
+  return 1;
+}
+
+int proc_status(lua_State* L) {
+  auto& p = check_proc(L);
+  if (p.consumed) return lua_pushstring(L, "exited"), 1;
+  Value v = call_op(L, p.agent, "proc_status", handle_payload(p.handle), "proc:status");
+  lua_pushstring(L, v.as_string() ? v.as_string()->c_str() : "unknown");
+  return 1;
+}
+
+int proc_stdin_write(lua_State* L) {
+  auto& p = check_proc(L);
+  check_live(L, p, "stdin_write");
+  size_t len;
+  const char* d = luaL_checklstring(L, 2, &len);
+  proto::Map m;
+  m["handle"] = Value{p.handle};
+  m["data"] = Value{proto::Bytes{std::string(d, len)}};
+  Value v = call_op(L, p.agent, "proc_stdin_write", Value{std::move(m)}, "proc:stdin_write");
+  lua_pushinteger(L, proto::int_field(v, "written"));
+  return 1;
+}
+
+int proc_close_stdin(lua_State* L) {
+  auto& p = check_proc(L);
+  check_live(L, p, "close_stdin");
+  call_op(L, p.agent, "proc_stdin_close", handle_payload(p.handle), "proc:close_stdin");
+  return 0;
+}
+
+int proc_stream(lua_State* L, const char* channel) {
+  auto& p = check_proc(L);
+  check_live(L, p, channel);
+  proto::Map m;
+  m["handle"] = Value{p.handle};
+  m["channel"] = Value{channel};
+  std::shared_ptr<client::StreamChannel> ch;
+  std::string err;
+  try {
+    ch = p.agent->open_stream("proc_stream", Value{std::move(m)}, fmt::format("proc:{}_stream", channel));
+  } catch (const std::exception& e) {
+    err = e.what();
+  }
+  if (!err.empty()) raise(L, err);
+  push_stream(L, std::move(ch), fmt::format("proc_{}_stream", channel), std::to_string(p.handle));
+  return 1;
+}
+int proc_stdout_stream(lua_State* L) { return proc_stream(L, "stdout"); }
+int proc_stderr_stream(lua_State* L) { return proc_stream(L, "stderr"); }
+
+// Scope teardown: SIGTERM, wait up to 2 s, then SIGKILL (the agent's wait timeout does that).
+int proc_close(lua_State* L) {
+  auto& p = check_proc(L);
+  if (p.consumed || p.closed || !p.agent || !p.agent->alive()) return 0;
+  p.closed = true;
+  try {
+    proto::Map k;
+    k["handle"] = Value{p.handle};
+    k["signal"] = Value{static_cast<std::int64_t>(SIGTERM)};
+    p.agent->call("kill", Value{std::move(k)});
+    proto::Map w;
+    w["handle"] = Value{p.handle};
+    w["timeout_ms"] = Value{static_cast<std::int64_t>(2000)};
+    p.agent->call("wait", Value{std::move(w)});
+  } catch (const std::exception&) {
+  }
+  p.consumed = true;
+  return 0;
+}
+
+// ---- Clock ----------------------------------------------------------------------------------
+
+constexpr const char* kClockMeta = "provium.Clock";
+
+std::shared_ptr<lab::Vm>& clock_vm(lua_State* L) {
+  return *static_cast<std::shared_ptr<lab::Vm>*>(luaL_checkudata(L, 1, kClockMeta));
+}
+
+std::shared_ptr<client::AgentClient> clock_agent(lua_State* L, const char* method) {
+  auto vm = clock_vm(L);
+  if (auto r = vm->refusal(lab::VmOp::GuestOp)) raise(L, fmt::format("clock:{}: {}", method, *r));
+  return vm->machine()->agent();
+}
+
+std::int64_t finite_ns(lua_State* L, int idx, const char* what) {
+  if (lua_isinteger(L, idx)) return lua_tointeger(L, idx) * 1000000000;
+  double v = luaL_checknumber(L, idx);
+  if (!std::isfinite(v)) raise(L, fmt::format("{}: value must be a finite number (got {})", what, std::isnan(v) ? "NaN" : "inf"));
+  return static_cast<std::int64_t>(v * 1e9);
+}
+
+int clock_get_ns(lua_State* L) {
+  auto a = clock_agent(L, "get_ns");
+  lua_pushinteger(L, proto::int_field(call_op(L, a, "get_time", Value{proto::Map{}}, "clock:get_ns"), "ns"));
+  return 1;
+}
+int clock_get(lua_State* L) {
+  auto a = clock_agent(L, "get");
+  auto ns = proto::int_field(call_op(L, a, "get_time", Value{proto::Map{}}, "clock:get"), "ns");
+  lua_pushnumber(L, static_cast<double>(ns) / 1e9);
+  return 1;
+}
+int clock_set_common(lua_State* L, std::int64_t ns, const char* what) {
+  auto a = clock_agent(L, what);
+  proto::Map m;
+  m["ns"] = Value{ns};
+  call_op(L, a, "set_time", Value{std::move(m)}, fmt::format("clock:{}", what));
+  return 0;
+}
+int clock_set(lua_State* L) { return clock_set_common(L, finite_ns(L, 2, "clock:set"), "set"); }
+int clock_set_ns(lua_State* L) { return clock_set_common(L, luaL_checkinteger(L, 2), "set_ns"); }
+int clock_advance(lua_State* L) {
+  auto a = clock_agent(L, "advance");
+  std::int64_t ns;
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    std::string s = lua_tostring(L, 2);
+    bool neg = !s.empty() && s[0] == '-';
+    lua_pushstring(L, neg ? s.substr(1).c_str() : s.c_str());
+    ns = static_cast<std::int64_t>(check_duration(L, -1, "clock:advance") * 1e9) * (neg ? -1 : 1);
+  } else {
+    ns = finite_ns(L, 2, "clock:advance");
+  }
+  proto::Map m;
+  m["ns"] = Value{ns};
+  call_op(L, a, "advance_clock", Value{std::move(m)}, "clock:advance");
+  return 0;
+}
+int clock_sleep(lua_State* L) {
+  auto a = clock_agent(L, "sleep");
+  double secs = check_duration(L, 2, "clock:sleep");
+  proto::Map m;
+  m["ns"] = Value{static_cast<std::int64_t>(secs * 1e9)};
+  call_op(L, a, "sleep_clock", Value{std::move(m)}, "clock:sleep");
+  return 0;
+}
+
+int vm_clock(lua_State* L) {
+  auto& vm = check_shared<lab::Vm>(L, 1, kVmMeta, "vm:clock");
+  void* mem = lua_newuserdatauv(L, sizeof(std::shared_ptr<lab::Vm>), 0);
+  new (mem) std::shared_ptr<lab::Vm>(vm);
+  luaL_setmetatable(L, kClockMeta);
+  return 1;
+}
+
+int vm_run_async(lua_State* L) {
+  auto agent = guest_agent(L, "run_async");
+  Value args = exec_args(L, 2, "run_async", false);
+  Value v = call_op(L, agent, "run_async", std::move(args), "run_async");
+  auto* p = static_cast<ProcessUd*>(lua_newuserdatauv(L, sizeof(ProcessUd), 0));
+  new (p) ProcessUd{agent, *v.as_int(), false, false};
+  luaL_setmetatable(L, kProcessMeta);
+  register_resource(L, -1, "process");
+  return 1;
+}
+
+void new_meta(lua_State* L, const char* name, const luaL_Reg* methods, lua_CFunction gc, lua_CFunction tostr) {
+  luaL_newmetatable(L, name);
+  luaL_newlib(L, methods);
+  lua_setfield(L, -2, "__index");
+  if (gc) {
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  if (tostr) {
+    lua_pushcfunction(L, tostr);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_pop(L, 1);
+}
+
+}  // namespace
+
+int parse_signal(lua_State* L, int idx, const char* method, int dflt) {
+  if (lua_isnoneornil(L, idx)) return dflt;
+  if (lua_isinteger(L, idx)) return static_cast<int>(lua_tointeger(L, idx));
+  std::string s = luaL_checkstring(L, idx);
+  std::string low;
+  for (char c : s) low += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!low.empty() && std::all_of(low.begin(), low.end(), ::isdigit)) return std::stoi(low);
+  if (low.starts_with("sig")) low = low.substr(3);
+  static const std::pair<const char*, int> names[] = {
+      {"term", SIGTERM}, {"kill", SIGKILL}, {"int", SIGINT},   {"hup", SIGHUP},   {"quit", SIGQUIT},
+      {"stop", SIGSTOP}, {"cont", SIGCONT}, {"usr1", SIGUSR1}, {"usr2", SIGUSR2}, {"alrm", SIGALRM},
+      {"pipe", SIGPIPE}, {"chld", SIGCHLD}, {"winch", SIGWINCH}};
+  for (auto& [n, v] : names)
+    if (low == n) return v;
+  raise(L, fmt::format("{}: unknown signal name `{}`", method, s));
+}
+
+void push_run_result(lua_State* L, const Value& ok, const std::string& out_prefix, const std::string& err_prefix) {
+  auto& status = proto::field(ok, "status");
+  std::string kind = proto::str_field(status, "kind");
+  lua_createtable(L, 0, 7);
+  std::string out = out_prefix + proto::bytes_field(ok, "stdout");
+  std::string err = err_prefix + proto::bytes_field(ok, "stderr");
+  lua_pushlstring(L, out.data(), out.size());
+  lua_setfield(L, -2, "stdout");
+  lua_pushlstring(L, err.data(), err.size());
+  lua_setfield(L, -2, "stderr");
+  lua_pushstring(L, kind.c_str());
+  lua_setfield(L, -2, "status");
+  std::int64_t code = kind == "exited" ? proto::int_field(status, "value") : kind == "signalled" ? -1 : -2;
+  lua_pushinteger(L, code);
+  lua_setfield(L, -2, "exit_code");
+  if (kind == "signalled") {
+    lua_pushinteger(L, proto::int_field(status, "value"));
+    lua_setfield(L, -2, "signal");
+  }
+  lua_pushboolean(L, kind == "timed_out");
+  lua_setfield(L, -2, "timed_out");
+  luaL_setmetatable(L, kRunResultMeta);
+}
+
+void push_stream(lua_State* L, std::shared_ptr<client::StreamChannel> ch, std::string kind, std::string detail) {
+  auto* s = static_cast<StreamUd*>(lua_newuserdatauv(L, sizeof(StreamUd), 0));
+  new (s) StreamUd{std::move(ch), {}, std::move(kind), std::move(detail), {}, 0, false};
+  // Creation site: the first *.test.lua / *.fixture.lua frame on the stack, else the caller.
+  lua_Debug ar;
+  for (int level = 1; lua_getstack(L, level, &ar); ++level) {
+    lua_getinfo(L, "Sl", &ar);
+    std::string src = ar.source[0] == '@' ? ar.source + 1 : "";
+    if (src.ends_with(".test.lua") || src.ends_with(".fixture.lua") || (level == 1 && !src.empty())) {
+      s->site_file = src;
+      s->site_line = ar.currentline;
+      if (level > 1 || src.ends_with(".lua")) break;
+    }
+  }
+  luaL_setmetatable(L, kStreamMeta);
+  register_resource(L, -1, "stream");
+}
+
+void register_guest_objects(lua_State* L) {
+  static const luaL_Reg rr[] = {{"ok", guarded<rr_ok>}, {"assert_ok", guarded<rr_assert_ok>}, {nullptr, nullptr}};
+  new_meta(L, kRunResultMeta, rr, nullptr, nullptr);
+  static const luaL_Reg st[] = {{"next", guarded<stream_next>},     {"read_until", guarded<stream_read_until>},
+                                {"expect", guarded<stream_expect>}, {"drain", guarded<stream_drain>},
+                                {"close", guarded<stream_close>},   {"eof", guarded<stream_eof>},
+                                {"creation_site", guarded<stream_creation_site>}, {nullptr, nullptr}};
+  new_meta(L, kStreamMeta, st, stream_gc, guarded<stream_tostring>);
+  static const luaL_Reg pr[] = {{"wait", guarded<proc_wait>},          {"kill", guarded<proc_kill>},
+                                {"signal", guarded<proc_kill>},        {"pid", guarded<proc_pid>},
+                                {"handle", guarded<proc_handle>},      {"status", guarded<proc_status>},
+                                {"stdin_write", guarded<proc_stdin_write>}, {"close_stdin", guarded<proc_close_stdin>},
+                                {"stdout_stream", guarded<proc_stdout_stream>},
+                                {"stderr_stream", guarded<proc_stderr_stream>},
+                                {"close", guarded<proc_close>},        {nullptr, nullptr}};
+  new_meta(L, kProcessMeta, pr, proc_gc, nullptr);
+  static const luaL_Reg cl[] = {{"get", guarded<clock_get>},       {"get_ns", guarded<clock_get_ns>},
+                                {"set", guarded<clock_set>},       {"set_ns", guarded<clock_set_ns>},
+                                {"advance", guarded<clock_advance>}, {"sleep", guarded<clock_sleep>},
+                                {nullptr, nullptr}};
+  new_meta(L, kClockMeta, cl, gc_shared<lab::Vm>, nullptr);
+}
+
+void register_vm_object_methods(lua_State* L, int idx) {
+  idx = lua_absindex(L, idx);
+  lua_pushcfunction(L, guarded<vm_clock>);
+  lua_setfield(L, idx, "clock");
+  lua_pushcfunction(L, guarded<vm_run_async>);
+  lua_setfield(L, idx, "run_async");
+}
+
+}  // namespace provium::lua
