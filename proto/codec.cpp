@@ -1,5 +1,6 @@
 #include "proto/codec.hpp"
 
+#include <cstring>
 #include <msgpack.hpp>
 
 namespace provium::proto {
@@ -7,9 +8,20 @@ namespace {
 
 using Packer = msgpack::packer<msgpack::sbuffer>;
 
-void pack(Packer& pk, const Value& mv) {
+// msgpack-cxx packs integral doubles (2.0) as integers; a float must stay a float on the wire
+// (REFERENCE §11.4), so float64 is written by hand.
+void pack_float64(msgpack::sbuffer& buf, double d) {
+  std::uint64_t bits;
+  std::memcpy(&bits, &d, sizeof bits);
+  char b[9];
+  b[0] = static_cast<char>(0xcb);
+  for (int i = 0; i < 8; ++i) b[1 + i] = static_cast<char>(bits >> (56 - 8 * i));
+  buf.write(b, sizeof b);
+}
+
+void pack(Packer& pk, msgpack::sbuffer& buf, const Value& mv) {
   std::visit(
-      [&pk](auto&& x) {
+      [&pk, &buf](auto&& x) {
         using T = std::decay_t<decltype(x)>;
         if constexpr (std::is_same_v<T, std::monostate>) {
           pk.pack_nil();
@@ -18,7 +30,7 @@ void pack(Packer& pk, const Value& mv) {
         } else if constexpr (std::is_same_v<T, std::int64_t>) {
           pk.pack_int64(x);
         } else if constexpr (std::is_same_v<T, double>) {
-          pk.pack_double(x);
+          pack_float64(buf, x);
         } else if constexpr (std::is_same_v<T, std::string>) {
           pk.pack_str(static_cast<std::uint32_t>(x.size()));
           pk.pack_str_body(x.data(), static_cast<std::uint32_t>(x.size()));
@@ -27,13 +39,13 @@ void pack(Packer& pk, const Value& mv) {
           pk.pack_bin_body(x.data.data(), static_cast<std::uint32_t>(x.data.size()));
         } else if constexpr (std::is_same_v<T, Array>) {
           pk.pack_array(static_cast<std::uint32_t>(x.size()));
-          for (auto& e : x) pack(pk, e);
+          for (auto& e : x) pack(pk, buf, e);
         } else {
           pk.pack_map(static_cast<std::uint32_t>(x.size()));
           for (auto& [k, v] : x) {
             pk.pack_str(static_cast<std::uint32_t>(k.size()));
             pk.pack_str_body(k.data(), static_cast<std::uint32_t>(k.size()));
-            pack(pk, v);
+            pack(pk, buf, v);
           }
         }
       },
@@ -75,7 +87,7 @@ Value unpack(const msgpack::object& o, int depth) {
 std::string encode(const Value& v) {
   msgpack::sbuffer buf;
   Packer pk(&buf);
-  pack(pk, v);
+  pack(pk, buf, v);
   return std::string(buf.data(), buf.size());
 }
 

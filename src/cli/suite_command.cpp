@@ -221,6 +221,7 @@ RunResult run_once(const Options& o, const config::Config& cfg, const Selection&
   ss.file.observer = &observers;
   ss.file.bus = ev.bus().enabled() ? &ev.bus() : nullptr;
   ss.max_parallel = o.cpus.value_or(online_cpus());
+  ss.pool_memory = pool_totals(o).memory;
   ss.fail_fast = o.fail_fast;
 
   if (ev.bus().enabled()) run_events.discovered(sel.files, sel.roots);

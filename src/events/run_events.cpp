@@ -38,6 +38,14 @@ void RunEvents::file_started(const runner::TestFile& f) {
   bus_->emit("file_dispatched", std::move(p));
 }
 
+void RunEvents::file_blocked(const runner::TestFile& f, std::uint64_t mem, std::uint32_t cpus, const std::string& why) {
+  MetaMap p;
+  p["path"] = str(f.display);
+  p["waiting_for"] = amount(mem, cpus);
+  p["reason"] = str(why);
+  bus_->emit("file_blocked", std::move(p));
+}
+
 void RunEvents::test_started(const runner::TestFile& f, const std::string& name, const MetaMap& meta) {
   MetaMap p;
   p["path"] = str(f.display);

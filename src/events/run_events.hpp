@@ -18,6 +18,7 @@ class RunEvents : public runner::RunObserver {
  public:
   explicit RunEvents(Bus* bus) : bus_(bus) {}
   void file_started(const runner::TestFile& f) override;
+  void file_blocked(const runner::TestFile& f, std::uint64_t mem, std::uint32_t cpus, const std::string& why) override;
   void test_started(const runner::TestFile& f, const std::string& name, const MetaMap& meta) override;
   void test_finished(const runner::TestFile& f, const runner::TestResult& tr) override;
   void file_finished(const runner::FileResult& r) override;
@@ -37,6 +38,9 @@ class ObserverList : public runner::RunObserver {
   }
   void file_started(const runner::TestFile& f) override {
     for (auto* o : list_) o->file_started(f);
+  }
+  void file_blocked(const runner::TestFile& f, std::uint64_t m, std::uint32_t c, const std::string& w) override {
+    for (auto* o : list_) o->file_blocked(f, m, c, w);
   }
   void test_started(const runner::TestFile& f, const std::string& n, const MetaMap& m) override {
     for (auto* o : list_) o->test_started(f, n, m);

@@ -14,12 +14,18 @@ using events::MetaValue;
 
 std::string key_text(lua_State* L, int key_idx) {
   // Integer keys are stringified ("1"), floats use Lua's own rendering, booleans "true".
-  if (lua_type(L, key_idx) == LUA_TSTRING) return lua_tostring(L, key_idx);
-  size_t len;
-  const char* s = luaL_tolstring(L, key_idx, &len);
-  std::string out(s, len);
-  lua_pop(L, 1);
-  return out;
+  // Never calls metamethods: conversion runs outside any protected call.
+  switch (lua_type(L, key_idx)) {
+    case LUA_TSTRING: return lua_tostring(L, key_idx);
+    case LUA_TNUMBER: {
+      lua_pushvalue(L, key_idx);
+      std::string out = lua_tostring(L, -1);
+      lua_pop(L, 1);
+      return out;
+    }
+    case LUA_TBOOLEAN: return lua_toboolean(L, key_idx) ? "true" : "false";
+    default: return fmt::format("{}: {}", luaL_typename(L, key_idx), lua_topointer(L, key_idx));
+  }
 }
 
 MetaValue convert(lua_State* L, int idx, std::vector<std::string>* problems, const std::string& path,

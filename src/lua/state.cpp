@@ -158,10 +158,20 @@ std::optional<FileState::CallError> FileState::pcall(int nargs) {
         e.message = full;
       }
     } else {
-      // Error objects that are not strings: use __tostring when they have one.
-      s = luaL_tolstring(L_, -1, &len);
-      e.message = std::string(s, len);
-      if (e.message.starts_with("table: ")) e.message = "error object is a table value";
+      // Error objects that are not strings: use __tostring when they have one, in a protected
+      // call (a failing __tostring must not become an unprotected error).
+      lua_pushcfunction(L_, [](lua_State* L) -> int {
+        luaL_tolstring(L, 1, nullptr);
+        return 1;
+      });
+      lua_pushvalue(L_, -2);
+      if (lua_pcall(L_, 1, 1, 0) == LUA_OK) {
+        s = lua_tolstring(L_, -1, &len);
+        e.message = std::string(s, len);
+        if (e.message.starts_with("table: ")) e.message = "error object is a table value";
+      } else {
+        e.message = fmt::format("error object is a {} value (its __tostring failed)", luaL_typename(L_, -2));
+      }
       lua_pop(L_, 1);
     }
   }

@@ -37,8 +37,11 @@ std::vector<TestDecl> collect_tests(lua_State* L) {
     d.name = lua_tostring(L, -1);
     lua_pop(L, 1);
     lua_getfield(L, -1, "meta");
-    d.meta = lua::to_meta_map(L, -1, &d.meta_problems);
-    lua_getfield(L, -1, "timeout");
+    // Functions, userdata and cycles in meta become Null (REFERENCE §11.4); only invalid
+    // values of the keys the runner itself interprets fail the test.
+    d.meta = lua::to_meta_map(L, -1, nullptr);
+    lua_pushliteral(L, "timeout");
+    lua_rawget(L, -2);  // raw: user metamethods must not run outside a protected call
     if (!lua_isnil(L, -1)) {
       if (lua_type(L, -1) == LUA_TNUMBER) {
         auto p = util::check_duration_seconds(lua_tonumber(L, -1));
@@ -206,6 +209,9 @@ class Runner {
         tr.status = TestStatus::Skipped;
         tr.message = *skip;
       } else if (!t.meta_problems.empty()) {
+        // Reported as a test that started and failed, keeping the event ordering rule.
+        tr.ran = true;
+        if (s_.observer) s_.observer->test_started(file_, t.name, t.meta);
         tr.status = TestStatus::Failed;
         std::string msg;
         for (auto& p : t.meta_problems) msg += (msg.empty() ? "" : "; ") + p;
@@ -220,7 +226,7 @@ class Runner {
           r.status = FileStatus::Crashed;
         }
       }
-      if (!tr.ran && s_.observer) s_.observer->test_finished(file_, tr);
+      if ((!tr.ran || !t.meta_problems.empty()) && s_.observer) s_.observer->test_finished(file_, tr);
       r.tests.push_back(std::move(tr));
       luaL_unref(L, LUA_REGISTRYINDEX, t.ref);
     }

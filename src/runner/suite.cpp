@@ -6,6 +6,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <cstdint>
 #include <thread>
 
 namespace provium::runner {
@@ -45,6 +46,9 @@ struct Suite::Impl : RunObserver {
   // RunObserver: track progress for abandonment, then forward to the user's observer.
   void file_started(const TestFile& f) override {
     if (settings.file.observer) settings.file.observer->file_started(f);
+  }
+  void file_blocked(const TestFile& f, std::uint64_t mem, std::uint32_t cpus, const std::string& why) override {
+    if (settings.file.observer) settings.file.observer->file_blocked(f, mem, cpus, why);
   }
   void test_started(const TestFile& f, const std::string& name, const events::MetaMap& meta) override {
     if (Slot* s = slot_for(f)) {
@@ -135,12 +139,19 @@ SuiteOutcome Suite::run(const std::vector<TestFile>& files,
   fs.observer = &im;
   size_t next = 0, running = 0;
   bool failed_seen = false;
+  size_t blocked_reported = SIZE_MAX;
   size_t max_parallel = std::max<size_t>(1, im.settings.max_parallel);
 
   std::unique_lock lk(im.mu);
   while (true) {
     bool may_dispatch = !stopped_.load() && !(im.settings.fail_fast && failed_seen);
-    while (may_dispatch && next < files.size() && running < max_parallel) {
+    // The per-file overhead must fit in the pool; the next file waits (once reported) if not.
+    auto overhead_fits = [&] {
+      constexpr std::uint64_t kOverhead = 50ull << 20;
+      std::uint64_t pool = im.settings.pool_memory;
+      return pool == 0 || running == 0 || (running + 1) * kOverhead <= pool;
+    };
+    while (may_dispatch && next < files.size() && running < max_parallel && overhead_fits()) {
       auto slot = std::make_unique<Slot>();
       slot->file = files[next];
       Slot* sp = slot.get();
@@ -156,6 +167,13 @@ SuiteOutcome Suite::run(const std::vector<TestFile>& files,
         auto out = run_file(sp->file, fs, sp->interrupt, [impl, sp] { impl->abandon(sp); });
         impl->deliver(sp, std::move(out));
       });
+      lk.lock();
+    }
+    if (may_dispatch && next < files.size() && running < max_parallel && !overhead_fits() &&
+        blocked_reported != next) {
+      blocked_reported = next;
+      lk.unlock();
+      im.file_blocked(files[next], 50ull << 20, 0, "pool_full");
       lk.lock();
     }
     if (running == 0) break;

@@ -18,6 +18,8 @@ namespace provium::runner {
 struct SuiteSettings {
   FileRunSettings file;        // watchdog/observer filled by the suite when null
   size_t max_parallel = 1;
+  /// Pool memory (REFERENCE §10.2): each running file holds a 50 MiB overhead; 0 = unbounded.
+  std::uint64_t pool_memory = 0;
   bool fail_fast = false;
 };
 
