@@ -95,12 +95,29 @@ Value decode(std::string_view bytes) {
   std::size_t off = 0;
   msgpack::object_handle h;
   try {
-    h = msgpack::unpack(bytes.data(), bytes.size(), off);
+    // Reference the input instead of copying into msgpack's zone: unpack() copies each str/bin
+    // once, into the Value, before `bytes` goes away.
+    auto by_reference = [](msgpack::type::object_type, std::size_t, void*) { return true; };
+    h = msgpack::unpack(bytes.data(), bytes.size(), off, by_reference);
   } catch (const std::exception& e) {
     throw DecodeError(std::string("malformed msgpack: ") + e.what());
   }
   if (off != bytes.size()) throw DecodeError("trailing bytes after the msgpack value");
   return unpack(h.get(), 0);
+}
+
+std::string encode_framed(const Value& v) {
+  msgpack::sbuffer buf(64 * 1024);
+  buf.write("\0\0\0\0", 4);  // length, patched below
+  Packer pk(&buf);
+  pack(pk, buf, v);
+  auto n = static_cast<std::uint32_t>(buf.size() - 4);
+  char* d = buf.data();
+  d[0] = static_cast<char>(n >> 24);
+  d[1] = static_cast<char>(n >> 16);
+  d[2] = static_cast<char>(n >> 8);
+  d[3] = static_cast<char>(n);
+  return std::string(buf.data(), buf.size());
 }
 
 std::string frame(std::string_view body) {

@@ -22,6 +22,9 @@ std::string encode(const Value& v);
 /// Decodes exactly one value; throws DecodeError on malformed input or trailing bytes.
 Value decode(std::string_view bytes);
 
+/// msgpack of `v` with its 4-byte big-endian length in front, built in one buffer.
+std::string encode_framed(const Value& v);
+
 /// Prefixes `body` with its 4-byte big-endian length.
 std::string frame(std::string_view body);
 

@@ -4,17 +4,17 @@
 
 namespace provium::proto {
 
-std::string encode_envelope(const Envelope& e) {
+std::string encode_envelope(Envelope e) {
   Map m;
   m["id"] = Value{e.id};
-  m["kind"] = Value{e.kind};
-  m["payload"] = e.payload;
-  return frame(encode(Value{std::move(m)}));
+  m["kind"] = Value{std::move(e.kind)};
+  m["payload"] = std::move(e.payload);
+  return encode_framed(Value{std::move(m)});
 }
 
 Envelope decode_envelope(std::string_view body) {
   Value v = decode(body);
-  auto m = v.as_map();
+  auto m = std::get_if<Map>(&v.v);
   if (!m) throw DecodeError("envelope is not a map");
   Envelope e;
   auto id = m->find("id");
@@ -23,7 +23,7 @@ Envelope decode_envelope(std::string_view body) {
   if (kind == m->end() || !kind->second.as_string()) throw DecodeError("envelope lacks a string `kind`");
   e.id = *id->second.as_int();
   e.kind = *kind->second.as_string();
-  if (auto p = m->find("payload"); p != m->end()) e.payload = p->second;
+  if (auto p = m->find("payload"); p != m->end()) e.payload = std::move(p->second);
   return e;
 }
 

@@ -75,7 +75,7 @@ struct Envelope {
 };
 
 /// A complete frame (length prefix included) carrying `e`.
-std::string encode_envelope(const Envelope& e);
+std::string encode_envelope(Envelope e);
 /// Parses a frame body; throws DecodeError when it is not an envelope.
 Envelope decode_envelope(std::string_view body);
 

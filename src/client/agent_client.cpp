@@ -31,7 +31,8 @@ std::optional<std::string> op_error(const Value& r, const std::string& method, V
   auto outcome = proto::opt_field(r, "outcome");
   auto v = proto::opt_field(r, "value");
   if (outcome && outcome->as_string() && *outcome->as_string() == "ok") {
-    if (value) *value = v ? *v : Value{};
+    // The ok value is moved out: callers do not look at the result again.
+    if (value) *value = v ? std::move(const_cast<Value&>(*v)) : Value{};
     return std::nullopt;
   }
   if (outcome && outcome->as_string() && *outcome->as_string() == "err" && v) {
@@ -150,7 +151,7 @@ void AgentClient::reader() {
           (ch == "stdout" ? it->second->out_prefix : it->second->err_prefix) += proto::bytes_field(env.payload, "data");
           continue;
         }
-        it->second->reply = Reply{env.kind, env.payload, {}, {}};
+        it->second->reply = Reply{std::move(env.kind), std::move(env.payload), {}, {}};
         cv_.notify_all();
       }
     } catch (const proto::DecodeError& e) {

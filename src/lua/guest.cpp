@@ -184,8 +184,9 @@ int vm_read_file(lua_State* L) {
   proto::Map p;
   p["path"] = Value{std::string(luaL_checkstring(L, 2))};
   Value v = call_op(L, agent, "read_file", Value{std::move(p)}, "read_file");
-  std::string data = proto::bytes_field(v, "data");
-  lua_pushlstring(L, data.data(), data.size());
+  auto& data = proto::field(v, "data");
+  if (auto b = data.as_bytes()) lua_pushlstring(L, b->data.data(), b->data.size());
+  else lua_pushstring(L, proto::bytes_field(v, "data").c_str());
   return 1;
 }
 

@@ -1,0 +1,100 @@
+// Agent round trips over `--vmm local` (issue #4 figures): exec of /bin/true, read_file of
+// 4 bytes, and read_file throughput of 64 MiB, through the same client the Lua API uses.
+// Prints medians and p99 and writes JSON to the path given as the first argument (optional).
+#include <fmt/format.h>
+#include <sys/utsname.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "vmm/local/local_backend.hpp"
+
+using namespace provium;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Stats {
+  double median_ms, p99_ms;
+};
+
+Stats stats(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  auto at = [&](double q) { return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))]; };
+  return {at(0.5), at(0.99)};
+}
+
+template <typename F>
+std::vector<double> repeat(int n, F f) {
+  std::vector<double> out;
+  for (int i = 0; i < n; ++i) {
+    auto t0 = Clock::now();
+    f();
+    out.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  return out;
+}
+
+proto::Value exec_payload(std::string cmd, std::vector<std::string> args) {
+  proto::Map m;
+  m["cmd"] = proto::Value{cmd};
+  proto::Array a;
+  for (auto& s : args) a.push_back(proto::Value{s});
+  m["args"] = proto::Value{std::move(a)};
+  return proto::Value{std::move(m)};
+}
+
+proto::Value path_payload(const std::string& p) {
+  proto::Map m;
+  m["path"] = proto::Value{p};
+  return proto::Value{std::move(m)};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  config::Profile profile;
+  profile.name = "bench";
+  vmm::BootRequest req;
+  req.file = "bench";
+  req.lab = "provium";
+  req.vm_name = "bench";
+  req.profile = &profile;
+  auto t0 = Clock::now();
+  auto machine = vmm::local::backend().boot(req);
+  double boot_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  auto agent = machine->agent();
+  agent->call("write_file", [] {
+    proto::Map m;
+    m["path"] = proto::Value{"/tmp/four"};
+    m["data"] = proto::Value{proto::Bytes{"abcd"}};
+    return proto::Value{std::move(m)};
+  }());
+  for (int i = 0; i < 20; ++i) agent->call("read_file", path_payload("/tmp/four"));  // warm up
+  auto rf = stats(repeat(2000, [&] { agent->call("read_file", path_payload("/tmp/four")); }));
+  auto ex = stats(repeat(300, [&] { agent->call("exec", exec_payload("/bin/true", {})); }));
+  agent->call("exec", exec_payload("/bin/sh", {"-c", "head -c 67108864 /dev/zero > /tmp/big"}));
+  auto big = stats(repeat(5, [&] { agent->call("read_file", path_payload("/tmp/big")); }));
+  double mib_s = 64.0 / (big.median_ms / 1000.0);
+  machine->shutdown();
+
+  struct utsname u {};
+  ::uname(&u);
+  nlohmann::ordered_json j;
+  j["backend"] = "local";
+  j["accelerator"] = "none (local backend: no VM)";
+  j["kernel"] = u.release;
+  j["local_boot_ms"] = boot_ms;
+  j["read_file_4b_ms"] = {{"median", rf.median_ms}, {"p99", rf.p99_ms}, {"n", 2000}};
+  j["exec_true_ms"] = {{"median", ex.median_ms}, {"p99", ex.p99_ms}, {"n", 300}};
+  j["read_file_64mib"] = {{"median_ms", big.median_ms}, {"mib_per_s", mib_s}, {"n", 5}};
+  fmt::print("local sandbox boot to agent ready   {:8.2f} ms\n", boot_ms);
+  fmt::print("read_file 4 B round trip            median {:6.3f} ms   p99 {:6.3f} ms\n", rf.median_ms, rf.p99_ms);
+  fmt::print("exec /bin/true round trip           median {:6.3f} ms   p99 {:6.3f} ms\n", ex.median_ms, ex.p99_ms);
+  fmt::print("read_file 64 MiB                    median {:6.1f} ms   {:6.0f} MiB/s\n", big.median_ms, mib_s);
+  if (argc > 1) std::ofstream(argv[1]) << j.dump(2) << "\n";
+  return 0;
+}

@@ -1,0 +1,10 @@
+#!/bin/sh
+# Benchmarks. Builds what it needs, then prints the figures and writes bench/results/*.json.
+# Speed is measured here, never asserted in tests.
+set -eu
+cd "$(dirname "$0")/.."
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build --target provium-bench-agent provium-agent
+mkdir -p bench/results
+echo "== agent round trips over --vmm local (machine: $(nproc) cores, $(uname -r)) =="
+build/provium-bench-agent bench/results/agent-local.json
