@@ -3,8 +3,8 @@
 # Speed is measured here, never asserted in tests.
 set -eu
 cd "$(dirname "$0")/.."
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build --target provium-bench-agent provium-agent
+cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROVIUM_TESTS=OFF >/dev/null
+cmake --build build-bench --target provium-bench-agent provium-agent
 mkdir -p bench/results
 echo "== agent round trips over --vmm local (machine: $(nproc) cores, $(uname -r)) =="
-build/provium-bench-agent bench/results/agent-local.json
+build-bench/provium-bench-agent bench/results/agent-local.json
