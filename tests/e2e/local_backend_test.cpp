@@ -101,6 +101,50 @@ end)
   EXPECT_NE(::access(marker.c_str(), F_OK), 0) << "the sandbox wrote to the host's " << marker;
 }
 
+TEST(LocalBackend, FileHandlesAndTails) {
+  Project p;
+  p.write("provium.toml", kConfig);
+  p.write("f.test.lua", R"lua(
+local vm = provium:vm("f", "host")
+vm:boot()
+test("file handles", function(t)
+  local f = vm:open_file("/tmp/h", {write = true, create = true, truncate = true})
+  t:assert_eq(f:write("hello world"), 11)
+  f:close()
+  t:assert_contains(t:assert_raises(function() f:write("x") end), "file is closed")
+  t:assert_eq(f:fd(), 0)
+  local r = vm:open_file("/tmp/h", {read = true})
+  t:assert_eq(r:read(5), "hello")
+  t:assert_eq(r:tell(), 5)
+  r:seek(6)
+  t:assert_eq(r:read_all(), "world")
+  t:assert_eq(r:read(10), "")
+  t:assert_contains(t:assert_raises(function() r:seek(0, "bogus") end), "whence must be set/cur/end")
+  t:assert_contains(t:assert_raises(function() vm:open_file("/tmp/h", {create = true}) end),
+                    "read, write, append")
+end)
+test("tails follow appends", function(t)
+  vm:write_file("/tmp/log", "one\n")
+  local s = vm:tail_file("/tmp/log", {start = "beginning"})
+  t:assert_eq(s:read_until("one\n"), "one\n")
+  vm:run("echo two >> /tmp/log")
+  s:expect("two\n", "5s")
+  local late = vm:tail_file("/tmp/log")  -- from the end
+  vm:run("echo three >> /tmp/log")
+  t:assert_eq(late:read_until("three\n", "5s"), "three\n")
+  s:close()
+  t:assert_eq(s:next(), nil)
+  t:assert_contains(t:assert_raises(function() s:expect("x") end), "stream closed")
+  t:assert_contains(t:assert_raises(function() vm:tail_file("/tmp/none") end),
+                    "tail_file: No such file or directory (errno 2)")
+end)
+)lua");
+  RunOutput r;
+  json f = run_json(p, r);
+  expect_all_passed(f, r);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
 TEST(LocalBackend, StateErrorsAndShutdown) {
   Project p;
   p.write("provium.toml", kConfig);

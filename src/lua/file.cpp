@@ -1,0 +1,209 @@
+// The File object (REFERENCE §5.7): an agent-side open file handle.
+#include <fmt/format.h>
+#include <lua.hpp>
+
+#include "lua/context.hpp"
+#include "lua/guest.hpp"
+#include "lua/lab_vm.hpp"
+#include "lua/support.hpp"
+
+namespace provium::lua {
+namespace {
+
+using proto::Value;
+constexpr const char* kFileMeta = "provium.File";
+
+struct FileUd {
+  std::shared_ptr<client::AgentClient> agent;
+  std::int64_t handle = 0;
+  std::string path;
+  bool closed = false;
+};
+
+FileUd& check_file(lua_State* L, const char* method) {
+  auto& f = *static_cast<FileUd*>(luaL_checkudata(L, 1, kFileMeta));
+  if (f.closed && method) raise(L, fmt::format("file:{}: file is closed", method));
+  return f;
+}
+
+Value handle_map(std::int64_t h) {
+  proto::Map m;
+  m["handle"] = Value{h};
+  return Value{std::move(m)};
+}
+
+int file_read(lua_State* L) {
+  auto& f = check_file(L, "read");
+  auto n = luaL_checkinteger(L, 2);
+  if (n < 0) raise(L, "file:read: n must not be negative");
+  proto::Map m;
+  m["handle"] = Value{f.handle};
+  m["max_bytes"] = Value{static_cast<std::int64_t>(n)};
+  Value v = call_op(L, f.agent, "read", Value{std::move(m)}, "file:read");
+  std::string d = proto::bytes_field(v, "data");
+  lua_pushlstring(L, d.data(), d.size());
+  return 1;
+}
+
+int file_read_all(lua_State* L) {
+  auto& f = check_file(L, "read_all");
+  std::string all;
+  while (true) {
+    proto::Map m;
+    m["handle"] = Value{f.handle};
+    m["max_bytes"] = Value{static_cast<std::int64_t>(64 * 1024)};
+    Value v = call_op(L, f.agent, "read", Value{std::move(m)}, "file:read_all");
+    std::string d = proto::bytes_field(v, "data");
+    if (d.empty()) break;
+    all += d;
+  }
+  lua_pushlstring(L, all.data(), all.size());
+  return 1;
+}
+
+int file_write(lua_State* L) {
+  auto& f = check_file(L, "write");
+  size_t len;
+  const char* d = luaL_checklstring(L, 2, &len);
+  proto::Map m;
+  m["handle"] = Value{f.handle};
+  m["data"] = Value{proto::Bytes{std::string(d, len)}};
+  Value v = call_op(L, f.agent, "write", Value{std::move(m)}, "file:write");
+  lua_pushinteger(L, proto::int_field(v, "written"));
+  return 1;
+}
+
+int file_seek(lua_State* L) {
+  auto& f = check_file(L, "seek");
+  auto off = luaL_checkinteger(L, 2);
+  std::string whence = luaL_optstring(L, 3, "set");
+  if (whence != "set" && whence != "cur" && whence != "end")
+    raise(L, fmt::format("seek: whence must be set/cur/end, got `{}`", whence));
+  proto::Map m;
+  m["handle"] = Value{f.handle};
+  m["offset"] = Value{static_cast<std::int64_t>(off)};
+  m["whence"] = Value{whence};
+  lua_pushinteger(L, *call_op(L, f.agent, "seek", Value{std::move(m)}, "file:seek").as_int());
+  return 1;
+}
+
+int file_tell(lua_State* L) {
+  auto& f = check_file(L, "tell");
+  proto::Map m;
+  m["handle"] = Value{f.handle};
+  m["offset"] = Value{static_cast<std::int64_t>(0)};
+  m["whence"] = Value{"cur"};
+  lua_pushinteger(L, *call_op(L, f.agent, "seek", Value{std::move(m)}, "file:tell").as_int());
+  return 1;
+}
+
+int file_close(lua_State* L) {
+  auto& f = check_file(L, nullptr);
+  if (f.closed) return 0;
+  f.closed = true;
+  if (f.agent && f.agent->alive()) {
+    try {
+      f.agent->call("close", handle_map(f.handle));
+    } catch (const std::exception&) {
+    }
+  }
+  return 0;
+}
+
+int file_fd(lua_State* L) {
+  auto& f = check_file(L, nullptr);
+  lua_pushinteger(L, f.closed ? 0 : f.handle);
+  return 1;
+}
+
+int file_tail_stream(lua_State* L) {
+  auto& f = check_file(L, "tail_stream");
+  std::shared_ptr<client::StreamChannel> ch;
+  std::string err;
+  try {
+    ch = f.agent->open_stream("fd_stream", handle_map(f.handle), "file:tail_stream");
+  } catch (const std::exception& e) {
+    err = e.what();
+  }
+  if (!err.empty()) raise(L, err);
+  push_stream(L, std::move(ch), "file_tail_stream", f.path);
+  return 1;
+}
+
+int file_gc(lua_State* L) {
+  static_cast<FileUd*>(lua_touserdata(L, 1))->~FileUd();
+  return 0;
+}
+
+int vm_open_file(lua_State* L) {
+  auto agent = guest_agent(L, "open_file");
+  std::string path = luaL_checkstring(L, 2);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  static const std::pair<const char*, std::int64_t> bits[] = {{"read", 1},     {"write", 2},  {"create", 4},
+                                                              {"truncate", 8}, {"append", 16}, {"exclusive", 32}};
+  std::int64_t mode = 0;
+  for (auto& [k, b] : bits) {
+    lua_getfield(L, 3, k);
+    if (lua_toboolean(L, -1)) mode |= b;
+    lua_pop(L, 1);
+  }
+  if (!(mode & (1 | 2 | 16))) raise(L, "vm:open_file: mode needs at least one of read, write, append");
+  proto::Map m;
+  m["path"] = Value{path};
+  m["mode"] = Value{mode};
+  lua_getfield(L, 3, "perm");
+  if (lua_isinteger(L, -1)) m["create_perm"] = Value{static_cast<std::int64_t>(lua_tointeger(L, -1))};
+  lua_pop(L, 1);
+  Value h = call_op(L, agent, "open_file", Value{std::move(m)}, "open_file");
+  auto* f = static_cast<FileUd*>(lua_newuserdatauv(L, sizeof(FileUd), 0));
+  new (f) FileUd{agent, *h.as_int(), path, false};
+  luaL_setmetatable(L, kFileMeta);
+  register_resource(L, -1, "file");
+  return 1;
+}
+
+int vm_fd_stream(lua_State* L) {
+  auto agent = guest_agent(L, "fd_stream");
+  std::int64_t h = 0;
+  std::string detail;
+  if (auto* f = static_cast<FileUd*>(luaL_testudata(L, 2, kFileMeta))) {
+    h = f->handle;
+    detail = f->path;
+  } else {
+    h = luaL_checkinteger(L, 2);
+    detail = std::to_string(h);
+  }
+  std::shared_ptr<client::StreamChannel> ch;
+  std::string err;
+  try {
+    ch = agent->open_stream("fd_stream", handle_map(h), "fd_stream");
+  } catch (const std::exception& e) {
+    err = e.what();
+  }
+  if (!err.empty()) raise(L, err);
+  push_stream(L, std::move(ch), "fd_stream", detail);
+  return 1;
+}
+
+}  // namespace
+
+void register_file(lua_State* L, int vm_methods_idx) {
+  vm_methods_idx = lua_absindex(L, vm_methods_idx);
+  static const luaL_Reg fm[] = {{"read", guarded<file_read>},   {"read_all", guarded<file_read_all>},
+                                {"write", guarded<file_write>}, {"seek", guarded<file_seek>},
+                                {"tell", guarded<file_tell>},   {"close", guarded<file_close>},
+                                {"fd", guarded<file_fd>},       {"tail_stream", guarded<file_tail_stream>},
+                                {nullptr, nullptr}};
+  luaL_newmetatable(L, kFileMeta);
+  luaL_newlib(L, fm);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, file_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+  lua_pushcfunction(L, guarded<vm_open_file>);
+  lua_setfield(L, vm_methods_idx, "open_file");
+  lua_pushcfunction(L, guarded<vm_fd_stream>);
+  lua_setfield(L, vm_methods_idx, "fd_stream");
+}
+
+}  // namespace provium::lua
