@@ -43,5 +43,6 @@ void register_guest_objects(lua_State* L);  // RunResult, Process, Stream, File,
 void register_guest_methods(lua_State* L, int vm_methods_idx);  // vm:run, read_file, ...
 void register_vm_object_methods(lua_State* L, int vm_methods_idx);  // vm:clock, vm:run_async
 void register_file(lua_State* L, int vm_methods_idx);  // file.cpp: vm:open_file, vm:fd_stream
+void register_batch(lua_State* L, int vm_methods_idx);  // batch.cpp: vm:batch
 
 }  // namespace provium::lua

@@ -233,6 +233,7 @@ void register_vm(lua_State* L) {
   register_guest_methods(L, -1);
   register_vm_object_methods(L, -1);
   register_file(L, -1);
+  register_batch(L, -1);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, guarded<vm_tostring>);
   lua_setfield(L, -2, "__tostring");

@@ -145,6 +145,37 @@ end)
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
+TEST(LocalBackend, BatchRunsItemsInOrder) {
+  Project p;
+  p.write("provium.toml", kConfig);
+  p.write("b.test.lua", R"lua(
+local vm = provium:vm("b", "host")
+vm:boot()
+test("batch", function(t)
+  local r = vm:batch(function(b)
+    b:write_file("/tmp/a", "x")
+    b:read_file("/tmp/a")
+    b:read_file("/tmp/missing")
+    b:run("echo hi")
+    b:stat("/tmp/a")
+    b:syscall(39)
+  end)
+  t:assert_eq(#r, 6)
+  t:assert_eq(r[2].ok, "x")
+  t:assert_contains(r[3].err, "read_file: No such file or directory (errno 2)")
+  t:assert_eq(r[4].ok.stdout, "hi\n")
+  t:assert_eq(r[5].ok.size, 1)
+  t:assert(r[6].ok.ret > 0)
+  t:assert_contains(t:assert_raises(function()
+    vm:batch(function(b) b:syscall(1, {args = {}}) end)
+  end), "integer form")
+end)
+)lua");
+  RunOutput r;
+  json f = run_json(p, r);
+  expect_all_passed(f, r);
+}
+
 TEST(LocalBackend, StateErrorsAndShutdown) {
   Project p;
   p.write("provium.toml", kConfig);
