@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -114,6 +115,20 @@ class LocalMachine : public Machine {
   std::shared_ptr<client::AgentClient> agent_;
 };
 
+// Scratch directories are named provium-local-<pid>-<cid>; those of dead provium processes
+// (killed with SIGKILL, so no destructor ran) are removed the first time a VM boots.
+void sweep_stale_scratch(const std::string& dir) {
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (!name.starts_with("provium-local-")) continue;
+    long pid = std::strtol(name.c_str() + 14, nullptr, 10);
+    if (pid <= 0 || pid == ::getpid()) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    fs::remove_all(e.path(), ec);
+  }
+}
+
 class LocalBackend : public Backend {
  public:
   const char* name() const override { return "local"; }
@@ -124,6 +139,8 @@ class LocalBackend : public Backend {
     if (agent.empty())
       throw std::runtime_error("local: provium-agent not found beside provium or on PATH; build it (target provium-agent)");
     const char* tmpdir = std::getenv("TMPDIR");
+    static std::once_flag swept;
+    std::call_once(swept, [&] { sweep_stale_scratch((tmpdir && *tmpdir) ? tmpdir : "/tmp"); });
     std::uint32_t cid = next_cid++;
     std::string scratch = fmt::format("{}/provium-local-{}-{}", (tmpdir && *tmpdir) ? tmpdir : "/tmp", ::getpid(), cid);
     std::error_code ec;
