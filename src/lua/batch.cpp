@@ -121,30 +121,9 @@ void push_ok_value(lua_State* L, const Item& it, const Value& reply_payload) {
     std::string d = proto::bytes_field(v, "data");
     lua_pushlstring(L, d.data(), d.size());
   } else if (it.kind == "stat") {
-    auto ns = proto::int_field(v, "mtime_ns");
-    lua_createtable(L, 0, 5);
-    lua_pushinteger(L, proto::int_field(v, "size"));
-    lua_setfield(L, -2, "size");
-    lua_pushnumber(L, static_cast<double>(ns) / 1e9);
-    lua_setfield(L, -2, "mtime");
-    lua_pushinteger(L, ns);
-    lua_setfield(L, -2, "mtime_ns");
-    lua_pushinteger(L, proto::int_field(v, "perm"));
-    lua_setfield(L, -2, "perm");
-    lua_pushstring(L, proto::str_field(v, "entry_type").c_str());
-    lua_setfield(L, -2, "entry_type");
+    push_stat(L, v);
   } else if (it.kind == "listdir") {
-    auto arr = v.as_array();
-    lua_createtable(L, arr ? static_cast<int>(arr->size()) : 0, 0);
-    if (arr)
-      for (size_t i = 0; i < arr->size(); ++i) {
-        lua_createtable(L, 0, 2);
-        lua_pushstring(L, proto::str_field((*arr)[i], "name").c_str());
-        lua_setfield(L, -2, "name");
-        lua_pushstring(L, proto::str_field((*arr)[i], "entry_type").c_str());
-        lua_setfield(L, -2, "entry_type");
-        lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
-      }
+    push_listdir(L, v);
   } else {
     lua_pushnil(L);
   }

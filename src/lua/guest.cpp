@@ -90,6 +90,35 @@ std::string bytes_arg(lua_State* L, int idx) {
 
 }  // namespace
 
+void push_stat(lua_State* L, const Value& v) {
+  lua_createtable(L, 0, 5);
+  auto ns = proto::int_field(v, "mtime_ns");
+  lua_pushinteger(L, proto::int_field(v, "size"));
+  lua_setfield(L, -2, "size");
+  lua_pushnumber(L, static_cast<double>(ns) / 1e9);
+  lua_setfield(L, -2, "mtime");
+  lua_pushinteger(L, ns);
+  lua_setfield(L, -2, "mtime_ns");
+  lua_pushinteger(L, proto::int_field(v, "perm"));
+  lua_setfield(L, -2, "perm");
+  lua_pushstring(L, proto::str_field(v, "entry_type").c_str());
+  lua_setfield(L, -2, "entry_type");
+}
+
+void push_listdir(lua_State* L, const Value& v) {
+  auto arr = v.as_array();
+  lua_createtable(L, arr ? static_cast<int>(arr->size()) : 0, 0);
+  if (arr)
+    for (size_t i = 0; i < arr->size(); ++i) {
+      lua_createtable(L, 0, 2);
+      lua_pushstring(L, proto::str_field((*arr)[i], "name").c_str());
+      lua_setfield(L, -2, "name");
+      lua_pushstring(L, proto::str_field((*arr)[i], "entry_type").c_str());
+      lua_setfield(L, -2, "entry_type");
+      lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
+    }
+}
+
 Value exec_args(lua_State* L, int idx, const char* method, bool allow_timeout) {
   proto::Map a;
   std::string what = fmt::format("vm:{}", method);
@@ -220,21 +249,6 @@ int vm_push_file(lua_State* L) {
   return 0;
 }
 
-void push_stat(lua_State* L, const Value& v) {
-  lua_createtable(L, 0, 5);
-  auto ns = proto::int_field(v, "mtime_ns");
-  lua_pushinteger(L, proto::int_field(v, "size"));
-  lua_setfield(L, -2, "size");
-  lua_pushnumber(L, static_cast<double>(ns) / 1e9);
-  lua_setfield(L, -2, "mtime");
-  lua_pushinteger(L, ns);
-  lua_setfield(L, -2, "mtime_ns");
-  lua_pushinteger(L, proto::int_field(v, "perm"));
-  lua_setfield(L, -2, "perm");
-  lua_pushstring(L, proto::str_field(v, "entry_type").c_str());
-  lua_setfield(L, -2, "entry_type");
-}
-
 int vm_stat(lua_State* L) {
   auto agent = guest_agent(L, "stat");
   proto::Map p;
@@ -254,18 +268,7 @@ int vm_listdir(lua_State* L) {
   auto agent = guest_agent(L, "listdir");
   proto::Map p;
   p["path"] = Value{std::string(luaL_checkstring(L, 2))};
-  Value v = call_op(L, agent, "listdir", Value{std::move(p)}, "listdir");
-  auto arr = v.as_array();
-  lua_createtable(L, arr ? static_cast<int>(arr->size()) : 0, 0);
-  if (arr)
-    for (size_t i = 0; i < arr->size(); ++i) {
-      lua_createtable(L, 0, 2);
-      lua_pushstring(L, proto::str_field((*arr)[i], "name").c_str());
-      lua_setfield(L, -2, "name");
-      lua_pushstring(L, proto::str_field((*arr)[i], "entry_type").c_str());
-      lua_setfield(L, -2, "entry_type");
-      lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
-    }
+  push_listdir(L, call_op(L, agent, "listdir", Value{std::move(p)}, "listdir"));
   return 1;
 }
 

@@ -33,6 +33,10 @@ proto::Value exec_args(lua_State* L, int idx, const char* method, bool allow_tim
 void push_run_result(lua_State* L, const proto::Value& exec_ok, const std::string& stdout_prefix,
                      const std::string& stderr_prefix);
 
+/// Pushes the tables vm:stat / vm:listdir return, from the agent's ok values.
+void push_stat(lua_State* L, const proto::Value& v);
+void push_listdir(lua_State* L, const proto::Value& v);
+
 /// Pushes a Stream userdata over an open agent stream; registers it with the current scope.
 void push_stream(lua_State* L, std::shared_ptr<client::StreamChannel> ch, std::string kind, std::string detail);
 
