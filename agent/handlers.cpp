@@ -70,6 +70,31 @@ void op_batch(Request& r) {
   r.reply(Value{std::move(out)});
 }
 
+// Legacy: {items: [ExecArgs]} -> batch_exec_result {results: [OpResult<ExecOk>]}, in order.
+void op_batch_exec(Request& r) {
+  auto items = proto::field(r.payload, "items").as_array();
+  if (!items) throw proto::DecodeError("items must be an array of exec requests");
+  Handler exec = find_handler("exec");
+  proto::Array results;
+  for (auto& item : *items) {
+    Value captured;
+    Request sub{r.id, "exec", item, r.conn, r.cancelled, [&](const std::string& k, Value p) {
+                  if (k == "exec_result") captured = std::move(p);
+                }};
+    try {
+      exec(sub);
+    } catch (const proto::DecodeError& e) {
+      captured = proto::op_err(EINVAL, std::string("exec: ") + e.what());
+    } catch (const OsError& e) {
+      captured = proto::op_err(e.err, std::strerror(e.err));
+    }
+    results.push_back(std::move(captured));
+  }
+  proto::Map out;
+  out["results"] = Value{std::move(results)};
+  r.reply(Value{std::move(out)});
+}
+
 const Registry& registry() {
   static const Registry reg = [] {
     Registry r;
@@ -78,6 +103,7 @@ const Registry& registry() {
     register_misc_ops(r);
     register_stream_ops(r);
     r["batch_op"] = op_batch;
+    r["batch_exec"] = op_batch_exec;
     return r;
   }();
   return reg;

@@ -66,7 +66,9 @@ int main(int argc, char** argv) {
     // Local backend or worker: one connection; when the host goes away, so do we.
     Connection c(serve_fd);
     c.serve();
-    return 0;
+    // Detached helper threads (the reaper) must not delay the exit the host is waiting for.
+    std::fflush(nullptr);
+    std::_Exit(0);
   }
 
   bool pid1 = ::getpid() == 1;

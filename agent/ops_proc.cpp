@@ -88,12 +88,12 @@ void op_exec(Request& r) {
         // Large outputs travel as exec_output chunks instead of one giant reply.
         std::string& b = ch == 0 ? p->stdout_buf : p->stderr_buf;
         size_t& sent = ch == 0 ? sent_out : sent_err;
-        if (b.size() - sent >= proto::kExecOutputChunkBytes) {
+        while (b.size() - sent >= proto::kExecOutputChunkBytes) {
           proto::Map m;
           m["channel"] = Value{ch == 0 ? "stdout" : "stderr"};
-          m["data"] = bin(b.substr(sent));
+          m["data"] = bin(b.substr(sent, proto::kExecOutputChunkBytes));
           r.send("exec_output", Value{std::move(m)});
-          sent = b.size();
+          sent += proto::kExecOutputChunkBytes;
         }
       });
   feeder.join();

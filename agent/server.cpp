@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <deque>
+#include <set>
 #include <thread>
 
 #include "agent/io.hpp"
@@ -163,22 +165,58 @@ void Connection::dispatch(proto::Envelope env) {
     inflight_[env.id] = cancelled;
   }
   ++running_;
-  // Each request on its own short-lived thread: a blocking wait or exec never delays others.
-  std::thread([this, h, env = std::move(env), cancelled]() mutable {
-    Request r{env.id, env.kind, std::move(env.payload), this, cancelled, nullptr};
-    try {
-      h(r);
-    } catch (const proto::DecodeError& e) {
-      send(r.id, "agent_error", proto::agent_error("bad_request", r.kind + ": " + e.what()));
-    } catch (const OsError& e) {
-      reply_os_error(r, e.err, e.context);
-    } catch (const std::exception& e) {
-      send(r.id, "agent_error", proto::agent_error("internal", r.kind + ": " + e.what()));
-    }
+  // Requests naming the same handle with order-sensitive ops run one after another, in arrival
+  // order (REFERENCE §6.5); everything else runs concurrently on its own thread.
+  static const std::set<std::string> kOrdered = {"read", "write", "seek", "close", "ioctl",
+                                                 "proc_stdin_write", "proc_stdin_close"};
+  const Value* handle = kOrdered.count(env.kind) ? proto::opt_field(env.payload, "handle") : nullptr;
+  if (handle && handle->as_int()) {
+    std::int64_t hid = *handle->as_int();
     std::lock_guard lk(mu_);
-    inflight_.erase(r.id);
-    if (--running_ == 0) idle_cv_.notify_all();
+    auto& q = handle_queues_[hid];
+    bool idle = q.empty();
+    q.push_back(Queued{h, std::move(env), cancelled});
+    if (idle) std::thread([this, hid] { drain_handle(hid); }).detach();
+    return;
+  }
+  std::thread([this, h, env = std::move(env), cancelled]() mutable {
+    run_request(h, std::move(env), cancelled);
   }).detach();
+}
+
+void Connection::drain_handle(std::int64_t hid) {
+  while (true) {
+    Queued item;
+    {
+      // The front stays queued (moved-from) while it runs, so later arrivals queue behind it.
+      std::lock_guard lk(mu_);
+      item = std::move(handle_queues_[hid].front());
+    }
+    run_request(item.handler, std::move(item.env), item.cancelled);
+    std::lock_guard lk(mu_);
+    auto& q = handle_queues_[hid];
+    q.pop_front();
+    if (q.empty()) {
+      handle_queues_.erase(hid);
+      return;
+    }
+  }
+}
+
+void Connection::run_request(Handler h, proto::Envelope env, std::shared_ptr<std::atomic<bool>> cancelled) {
+  Request r{env.id, env.kind, std::move(env.payload), this, cancelled, nullptr};
+  try {
+    h(r);
+  } catch (const proto::DecodeError& e) {
+    send(r.id, "agent_error", proto::agent_error("bad_request", r.kind + ": " + e.what()));
+  } catch (const OsError& e) {
+    reply_os_error(r, e.err, e.context);
+  } catch (const std::exception& e) {
+    send(r.id, "agent_error", proto::agent_error("internal", r.kind + ": " + e.what()));
+  }
+  std::lock_guard lk(mu_);
+  inflight_.erase(r.id);
+  if (--running_ == 0) idle_cv_.notify_all();
 }
 
 void Connection::serve() {
@@ -214,10 +252,30 @@ void Connection::serve() {
         if (broken_) goto done;
       }
     } catch (const proto::DecodeError& e) {
-      // Oversized length: framing is lost; report and hunt for the next marker.
+      // Oversized length: framing is lost; report and hunt for the next marker, starting with
+      // what already arrived after the bad header.
       send(0, "agent_error", proto::agent_error("bad_request", e.what()));
       synced = false;
       hello_done_ = false;
+      buf = splitter.take_rest();
+      if (hunt_marker(buf)) {
+        synced = true;
+        splitter = proto::FrameSplitter(proto::kMaxFrameBytes);
+        splitter.feed(buf);
+        buf.clear();
+        try {
+          while (auto body = splitter.next()) {
+            try {
+              dispatch(proto::decode_envelope(*body));
+            } catch (const proto::DecodeError& de) {
+              send(0, "agent_error", proto::agent_error("bad_request", std::string("malformed frame: ") + de.what()));
+            }
+          }
+        } catch (const proto::DecodeError& again) {
+          send(0, "agent_error", proto::agent_error("bad_request", again.what()));
+          synced = false;
+        }
+      }
     }
   }
 done:

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <deque>
 #include <string>
 
 #include "proto/protocol.hpp"
@@ -17,6 +18,8 @@
 namespace provium::agent {
 
 class Connection;
+struct Request;
+using Handler = void (*)(Request&);
 
 /// One request being served.
 struct Request {
@@ -61,6 +64,14 @@ class Connection {
  private:
   bool hunt_marker(std::string& buf);
   void dispatch(proto::Envelope env);
+  void run_request(Handler h, proto::Envelope env, std::shared_ptr<std::atomic<bool>> cancelled);
+  void drain_handle(std::int64_t handle);
+
+  struct Queued {
+    Handler handler = nullptr;
+    proto::Envelope env;
+    std::shared_ptr<std::atomic<bool>> cancelled;
+  };
 
   int fd_;
   std::mutex write_mu_;
@@ -69,11 +80,11 @@ class Connection {
   std::mutex mu_;
   std::map<std::int64_t, std::shared_ptr<std::atomic<bool>>> inflight_;
   std::map<std::int64_t, std::shared_ptr<StreamState>> streams_;
+  std::map<std::int64_t, std::deque<Queued>> handle_queues_;  // order-sensitive ops per handle
   std::atomic<int> running_{0};
   std::condition_variable idle_cv_;
 };
 
-using Handler = void (*)(Request&);
 /// The handler for an op kind (nullptr: unsupported).
 Handler find_handler(const std::string& kind);
 

@@ -37,6 +37,13 @@ class FrameSplitter {
   /// prefix exceeds the cap (the stream is then unusable).
   std::optional<std::string> next();
   size_t pending() const { return buf_.size() - pos_; }
+  /// After a DecodeError: the buffered bytes after the bad length prefix (to hunt in).
+  std::string take_rest() {
+    std::string rest = buf_.size() - pos_ > 4 ? buf_.substr(pos_ + 4) : std::string();
+    buf_.clear();
+    pos_ = 0;
+    return rest;
+  }
   std::uint64_t consumed() const { return consumed_; }
   std::uint64_t frames() const { return frames_; }
 

@@ -65,6 +65,7 @@ inline constexpr std::string_view kVirtioPortName = "org.provium.agent.0";
   X(stream_close, false)     \
   X(stream_credit, false)    \
   X(batch_op, false)         \
+  X(batch_exec, false)       \
   X(cancel, false)           \
   X(ping, false)
 
