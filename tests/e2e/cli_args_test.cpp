@@ -7,23 +7,11 @@
 #include <string>
 #include <vector>
 
-#include "harness.hpp"
+#include "json_support.hpp"
 
 using namespace provium::e2e;
 
 namespace {
-
-// Suite runs skip the host checks and KSM so they behave the same on every machine and print
-// nothing of their own on stderr.
-RunOutput suite(const Project& p, std::vector<std::string> args) {
-  args.push_back("--no-preflight");
-  args.push_back("--no-ksm");
-  return p.run(args, {}, std::chrono::seconds(30));
-}
-
-bool contains(const std::string& hay, const std::string& needle) {
-  return hay.find(needle) != std::string::npos;
-}
 
 size_t count_lines(const std::string& s) {
   size_t n = 0;
@@ -42,8 +30,12 @@ void expect_usage_error(const RunOutput& r, const std::string& flag) {
   EXPECT_EQ(r.out.find("file(s);"), std::string::npos) << "suite ran anyway: " << r.out;
 }
 
-void write_passing(const Project& p, const std::string& rel = "tests/ok.test.lua") {
-  p.write(rel, "test(\"fine\", function(t) t:assert_eq(1, 1) end)\n");
+// Runs `provium tests <args...>` on a passing suite and expects an argument error naming `flag`.
+void expect_rejected(std::vector<std::string> args, const std::string& flag) {
+  Project p;
+  write_passing(p);
+  args.insert(args.begin(), "tests");
+  expect_usage_error(p.run(args), flag);
 }
 
 void write_failing(const Project& p, const std::string& rel) {
@@ -161,9 +153,7 @@ TEST(CliDiscovery, ListPrintsDiscoveredFilesOnePerLine) {
 // ---- argument errors ----------------------------------------------------------------------
 
 TEST(CliArgs, UnknownFlag) {
-  Project p;
-  write_passing(p);
-  expect_usage_error(p.run({"tests", "--definitely-not-a-flag"}), "--definitely-not-a-flag");
+  expect_rejected({"--definitely-not-a-flag"}, "--definitely-not-a-flag");
 }
 
 TEST(CliArgs, VerboseAndQuietConflict) {
@@ -188,15 +178,11 @@ TEST(CliArgs, JsonAndEventsStdoutConflict) {
 }
 
 TEST(CliArgs, MemZeroIsRejected) {
-  Project p;
-  write_passing(p);
-  expect_usage_error(p.run({"tests", "--mem", "0"}), "--mem");
+  expect_rejected({"--mem", "0"}, "--mem");
 }
 
 TEST(CliArgs, MemBadSuffixIsRejected) {
-  Project p;
-  write_passing(p);
-  expect_usage_error(p.run({"tests", "--mem", "12X"}), "--mem");
+  expect_rejected({"--mem", "12X"}, "--mem");
 }
 
 TEST(CliArgs, MemGoodSizesAreAccepted) {
@@ -210,58 +196,40 @@ TEST(CliArgs, MemGoodSizesAreAccepted) {
 }
 
 TEST(CliArgs, NegativeCpusIsRejected) {
-  Project p;
-  write_passing(p);
-  expect_usage_error(p.run({"tests", "--cpus", "-1"}), "--cpus");
+  expect_rejected({"--cpus", "-1"}, "--cpus");
 }
 
 TEST(CliArgs, TimeoutBadUnitIsRejected) {
-  Project p;
-  write_passing(p);
-  expect_usage_error(p.run({"tests", "--timeout", "5x"}), "--timeout");
+  expect_rejected({"--timeout", "5x"}, "--timeout");
 }
 
 TEST(CliArgs, NegativeTimeoutIsRejected) {
-  Project p;
-  write_passing(p);
-  expect_usage_error(p.run({"tests", "--timeout", "-1"}), "--timeout");
+  expect_rejected({"--timeout", "-1"}, "--timeout");
 }
 
 TEST(CliArgs, TagMetaWithEmptyKeyIsRejected) {
-  Project p;
-  write_passing(p);
-  expect_usage_error(p.run({"tests", "--tag-meta", "=net"}), "--tag-meta");
+  expect_rejected({"--tag-meta", "=net"}, "--tag-meta");
 }
 
 TEST(CliArgs, NoTagMetaWithEmptyKeyIsRejected) {
-  Project p;
-  write_passing(p);
-  expect_usage_error(p.run({"tests", "--no-tag-meta", "=net"}), "--no-tag-meta");
+  expect_rejected({"--no-tag-meta", "=net"}, "--no-tag-meta");
 }
 
 TEST(CliArgs, BadVmmChoiceIsRejected) {
-  Project p;
-  write_passing(p);
-  expect_usage_error(p.run({"tests", "--vmm", "firecracker"}), "--vmm");
+  expect_rejected({"--vmm", "firecracker"}, "--vmm");
 }
 
 TEST(CliArgs, BadAccelAndTransportChoicesAreRejected) {
-  Project p;
-  write_passing(p);
-  expect_usage_error(p.run({"tests", "--accel", "hvf"}), "--accel");
-  expect_usage_error(p.run({"tests", "--transport", "tcp"}), "--transport");
+  expect_rejected({"--accel", "hvf"}, "--accel");
+  expect_rejected({"--transport", "tcp"}, "--transport");
 }
 
 TEST(CliArgs, NonNumericCpuOvercommitIsRejected) {
-  Project p;
-  write_passing(p);
-  expect_usage_error(p.run({"tests", "--cpu-overcommit", "lots"}), "--cpu-overcommit");
+  expect_rejected({"--cpu-overcommit", "lots"}, "--cpu-overcommit");
 }
 
 TEST(CliArgs, NonNumericCpusIsRejected) {
-  Project p;
-  write_passing(p);
-  expect_usage_error(p.run({"tests", "--cpus", "four"}), "--cpus");
+  expect_rejected({"--cpus", "four"}, "--cpus");
 }
 
 TEST(CliArgs, TagMetaWithEmptyValueIsAccepted) {

@@ -12,32 +12,11 @@
 #include <string>
 #include <vector>
 
-#include "harness.hpp"
+#include "json_support.hpp"
 
 using namespace provium::e2e;
-using nlohmann::json;
 
 namespace {
-
-RunOutput suite(const Project& p, std::vector<std::string> args,
-                const std::map<std::string, std::optional<std::string>>& env = {}) {
-  args.push_back("--no-preflight");
-  args.push_back("--no-ksm");
-  return p.run(args, env, std::chrono::seconds(30));
-}
-
-bool contains(const std::string& hay, const std::string& needle) {
-  return hay.find(needle) != std::string::npos;
-}
-
-std::vector<json> json_lines(const std::string& out) {
-  std::vector<json> v;
-  std::istringstream in(out);
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) v.push_back(json::parse(line));
-  return v;
-}
 
 // Outcome of one test: "passed" / "failed" / "skipped: <message>".
 std::string outcome(const json& t) {
@@ -56,18 +35,7 @@ std::map<std::string, std::string> outcomes(const RunOutput& r) {
   return m;
 }
 
-std::set<std::string> paths_run(const RunOutput& r) {
-  std::set<std::string> s;
-  for (auto& f : json_lines(r.out))
-    if (f.contains("path")) s.insert(f["path"].get<std::string>());
-  return s;
-}
-
 const char* kPassed = "passed";
-
-void write_passing(const Project& p, const std::string& rel) {
-  p.write(rel, "test(\"ok\", function(t) end)\n");
-}
 
 }  // namespace
 

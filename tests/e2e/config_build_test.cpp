@@ -6,24 +6,11 @@
 #include <string>
 #include <vector>
 
-#include "harness.hpp"
+#include "json_support.hpp"
 
 using namespace provium::e2e;
 
 namespace {
-
-using Env = std::map<std::string, std::optional<std::string>>;
-
-RunOutput suite(const Project& p, std::vector<std::string> args, const Env& env = {},
-                const std::optional<fs::path>& cwd = std::nullopt) {
-  args.push_back("--no-preflight");
-  args.push_back("--no-ksm");
-  return p.run(args, env, std::chrono::seconds(30), cwd);
-}
-
-bool contains(const std::string& hay, const std::string& needle) {
-  return hay.find(needle) != std::string::npos;
-}
 
 std::string canon(const fs::path& p) { return fs::weakly_canonical(p).string(); }
 
@@ -43,10 +30,6 @@ std::string profile(const std::string& name, const std::string& build,
   return "[profiles." + name +
          "]\nkernel = \"vmlinuz\"\ncmdline = \"quiet\"\nbuild = " + toml_str(build) + "\n" + extra +
          "\n";
-}
-
-void write_passing(const Project& p, const std::string& rel = "tests/ok.test.lua") {
-  p.write(rel, "test(\"ok\", function(t) end)\n");
 }
 
 }  // namespace

@@ -8,38 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "harness.hpp"
+#include "json_support.hpp"
 
 using namespace provium::e2e;
 
 namespace {
-
-RunOutput suite(const Project& p, std::vector<std::string> args,
-                const std::optional<fs::path>& cwd = std::nullopt) {
-  args.push_back("--no-preflight");
-  args.push_back("--no-ksm");
-  return p.run(args, {}, std::chrono::seconds(30), cwd);
-}
-
-bool contains(const std::string& hay, const std::string& needle) {
-  return hay.find(needle) != std::string::npos;
-}
-
-std::set<std::string> paths_run(const RunOutput& r) {
-  std::set<std::string> s;
-  std::istringstream in(r.out);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    auto j = nlohmann::json::parse(line);
-    if (j.contains("path")) s.insert(j["path"].get<std::string>());
-  }
-  return s;
-}
-
-void write_passing(const Project& p, const std::string& rel = "tests/ok.test.lua") {
-  p.write(rel, "test(\"ok\", function(t) end)\n");
-}
 
 // A config problem: exit 2, the tests never ran, stderr carries `what`.
 void expect_config_error(const RunOutput& r, const std::string& what) {
@@ -397,7 +370,7 @@ TEST(ConfigRoots, RelativeRootsResolveAgainstTheWorkingDirectory) {
   Project p;
   write_passing(p, "work/suite/a.test.lua");
   p.write("work/provium.toml", "[provium]\nroots = [\"suite\"]\n");
-  auto r = suite(p, {"--json"}, p.dir() / "work");
+  auto r = suite(p, {"--json"}, {}, p.dir() / "work");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(paths_run(r), (std::set<std::string>{"suite/a.test.lua"}));
 }

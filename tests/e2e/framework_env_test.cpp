@@ -7,52 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "harness.hpp"
+#include "json_support.hpp"
 
 using namespace provium::e2e;
-using nlohmann::json;
-
-namespace {
-
-std::vector<json> json_lines(const std::string& out) {
-  std::vector<json> v;
-  size_t pos = 0;
-  while (pos < out.size()) {
-    size_t nl = out.find('\n', pos);
-    if (nl == std::string::npos) nl = out.size();
-    std::string line = out.substr(pos, nl - pos);
-    pos = nl + 1;
-    if (!line.empty() && line[0] == '{') v.push_back(json::parse(line, nullptr, false));
-  }
-  return v;
-}
-
-json file_of(const RunOutput& r, const std::string& suffix) {
-  for (auto& j : json_lines(r.out)) {
-    if (!j.is_object() || !j.contains("path")) continue;
-    std::string p = j["path"].get<std::string>();
-    if (p.size() >= suffix.size() &&
-        p.compare(p.size() - suffix.size(), suffix.size(), suffix) == 0)
-      return j;
-  }
-  return nullptr;
-}
-
-std::string dump(const RunOutput& r) {
-  return "exit=" + std::to_string(r.exit_code) + " signal=" + std::to_string(r.signal) +
-         "\n--- stdout\n" + r.out + "\n--- stderr\n" + r.err;
-}
-
-void expect_all_passed(const RunOutput& r, const std::string& file) {
-  EXPECT_EQ(r.exit_code, 0) << dump(r);
-  auto f = file_of(r, file);
-  ASSERT_TRUE(f.is_object()) << dump(r);
-  EXPECT_TRUE(f["chunk_error"].is_null()) << dump(r);
-  EXPECT_FALSE(f["tests"].empty()) << dump(r);
-  for (auto& t : f["tests"]) EXPECT_EQ(t["status"], "passed") << t.dump();
-}
-
-}  // namespace
 
 TEST(FrameworkEnv, JsonEncode) {
   Project p;

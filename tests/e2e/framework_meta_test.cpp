@@ -6,53 +6,11 @@
 #include <string>
 #include <vector>
 
-#include "harness.hpp"
+#include "json_support.hpp"
 
 using namespace provium::e2e;
-using nlohmann::json;
 
 namespace {
-
-std::vector<json> json_lines(const std::string& out) {
-  std::vector<json> v;
-  size_t pos = 0;
-  while (pos < out.size()) {
-    size_t nl = out.find('\n', pos);
-    if (nl == std::string::npos) nl = out.size();
-    std::string line = out.substr(pos, nl - pos);
-    pos = nl + 1;
-    if (!line.empty() && line[0] == '{') v.push_back(json::parse(line, nullptr, false));
-  }
-  return v;
-}
-
-json file_of(const RunOutput& r, const std::string& suffix) {
-  for (auto& j : json_lines(r.out)) {
-    if (!j.is_object() || !j.contains("path")) continue;
-    std::string p = j["path"].get<std::string>();
-    if (p.size() >= suffix.size() &&
-        p.compare(p.size() - suffix.size(), suffix.size(), suffix) == 0)
-      return j;
-  }
-  return nullptr;
-}
-
-json test_of(const json& file, const std::string& name) {
-  if (!file.is_object() || !file.contains("tests")) return nullptr;
-  for (auto& t : file["tests"])
-    if (t.value("name", "") == name) return t;
-  return nullptr;
-}
-
-std::string message(const json& t) {
-  if (!t.is_object() || !t.contains("message") || !t["message"].is_string()) return "<none>";
-  return t["message"].get<std::string>();
-}
-
-std::string dump(const RunOutput& r) {
-  return "exit=" + std::to_string(r.exit_code) + " signal=" + std::to_string(r.signal) +
-         "\n--- stdout\n" + r.out + "\n--- stderr\n" + r.err;
-}
 
 const char* kSlowReason = "filtered: slow tests skipped (pass --include-slow)";
 

@@ -13,30 +13,11 @@
 #include <string>
 #include <vector>
 
-#include "harness.hpp"
+#include "json_support.hpp"
 
 using namespace provium::e2e;
-using nlohmann::json;
 
 namespace {
-
-RunOutput suite(const Project& p, std::vector<std::string> args) {
-  args.push_back("--no-preflight");
-  args.push_back("--no-ksm");
-  return p.run(args, {}, std::chrono::seconds(30));
-}
-
-bool contains(const std::string& hay, const std::string& needle) {
-  return hay.find(needle) != std::string::npos;
-}
-
-std::vector<std::string> lines_of(const std::string& s) {
-  std::vector<std::string> v;
-  std::istringstream in(s);
-  std::string line;
-  while (std::getline(in, line)) v.push_back(line);
-  return v;
-}
 
 // path -> object, checking every stdout line is one JSON object.
 std::map<std::string, json> by_path(const RunOutput& r) {

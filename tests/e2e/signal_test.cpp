@@ -9,18 +9,12 @@
 #include <string>
 #include <thread>
 
-#include "harness.hpp"
+#include "json_support.hpp"
 
 using namespace provium::e2e;
 using std::chrono::steady_clock;
 
 namespace {
-
-std::string dump(const RunOutput& r) {
-  return "exit=" + std::to_string(r.exit_code) + " signal=" + std::to_string(r.signal) +
-         " timed_out=" + std::to_string(r.timed_out) + "\n--- stdout\n" + r.out + "\n--- stderr\n" +
-         r.err;
-}
 
 const std::regex kSummary(R"(\d+ file\(s\); \d+ passed, \d+ failed, \d+ skipped.*; \d+\.\d\ds)");
 
