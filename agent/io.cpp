@@ -5,24 +5,14 @@
 
 namespace provium::agent {
 
-bool write_all(int fd, const char* data, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, data, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    data += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
 std::string read_whole(const std::string& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) throw OsError{errno, path};
   // Read straight into a buffer sized from fstat (growing only for files that grow or lie,
   // like /proc): large files are copied once, not once per reallocation.
   struct stat st {};
-  size_t cap = (::fstat(fd.get(), &st) == 0 && st.st_size > 0) ? static_cast<size_t>(st.st_size) + 1 : 65536;
+  size_t cap =
+      (::fstat(fd.get(), &st) == 0 && st.st_size > 0) ? static_cast<size_t>(st.st_size) + 1 : 65536;
   std::string out(cap, '\0');
   size_t len = 0;
   while (true) {

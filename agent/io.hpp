@@ -7,6 +7,8 @@
 #include <string>
 #include <utility>
 
+#include "proto/fd_io.hpp"
+
 namespace provium::agent {
 
 /// A move-only file descriptor closed on destruction.
@@ -41,7 +43,7 @@ struct OsError {
   std::string context;
 };
 
-bool write_all(int fd, const char* data, size_t n);
+using proto::write_all;
 /// Reads the whole file at `path`; throws OsError.
 std::string read_whole(const std::string& path);
 

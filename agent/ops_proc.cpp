@@ -62,13 +62,20 @@ void op_exec(Request& r) {
   ExecArgs a = parse_exec_args(r.payload);
   Fd out, err;
   auto p = spawn(a, out, err);
-  // Feed stdin from a helper thread so a child that writes before reading cannot deadlock us.
-  std::thread feeder([&p, data = a.stdin_data] {
-    if (!data.empty()) write_all(p->stdin_fd.get(), data.data(), data.size());
+  // Feed stdin from a helper thread so a child that writes before reading cannot deadlock us;
+  // most execs have no stdin and need no thread.
+  std::thread feeder;
+  if (a.stdin_data.empty()) {
     p->stdin_fd.reset();
-  });
-  auto deadline = a.timeout_ms ? std::optional(Clock::now() + std::chrono::milliseconds(*a.timeout_ms))
-                               : std::nullopt;
+  } else {
+    feeder = std::thread([&p, data = a.stdin_data] {
+      write_all(p->stdin_fd.get(), data.data(), data.size());
+      p->stdin_fd.reset();
+    });
+  }
+  auto deadline = a.timeout_ms
+                      ? std::optional(Clock::now() + std::chrono::milliseconds(*a.timeout_ms))
+                      : std::nullopt;
   bool timed_out = false, cancelled = false;
   size_t sent_out = 0, sent_err = 0;  // bytes already shipped in exec_output frames
   pump(
@@ -96,7 +103,7 @@ void op_exec(Request& r) {
           sent += proto::kExecOutputChunkBytes;
         }
       });
-  feeder.join();
+  if (feeder.joinable()) feeder.join();
   int st = wait_exit(*p);
   if (cancelled) {
     r.reply(proto::op_err(ECANCELED, "exec cancelled"));
@@ -111,29 +118,37 @@ void op_exec(Request& r) {
 
 void op_run_async(Request& r) {
   ExecArgs a = parse_exec_args(r.payload);
-  if (a.timeout_ms) throw proto::DecodeError("run_async takes no `timeout_ms`; use wait with a timeout");
+  if (a.timeout_ms)
+    throw proto::DecodeError("run_async takes no `timeout_ms`; use wait with a timeout");
   auto out = std::make_shared<Fd>(), err = std::make_shared<Fd>();
   auto p = spawn(a, *out, *err);
   if (!a.stdin_data.empty()) write_all(p->stdin_fd.get(), a.stdin_data.data(), a.stdin_data.size());
   std::int64_t h = State::get().add_process(p);
   // The drainer keeps the pipes empty for the whole life of the process.
-  std::thread([p, out, err] { pump(*p, *out, *err, [] { return false; }, [](int) {}); }).detach();
+  std::thread([p, out, err] {
+    pump(
+        *p, *out, *err, [] { return false; }, [](int) {});
+  }).detach();
   r.reply(proto::op_ok(Value{h}));
 }
 
 std::shared_ptr<Process> process_or_error(Request& r, std::int64_t h) {
   auto p = State::get().process(h);
-  if (!p) r.send("agent_error", proto::agent_error("unknown_handle", "no process with handle " + std::to_string(h)));
+  if (!p)
+    r.send("agent_error",
+           proto::agent_error("unknown_handle", "no process with handle " + std::to_string(h)));
   return p;
 }
 
 void op_wait(Request& r) {
   std::int64_t h = proto::int_field(r.payload, "handle");
-  auto timeout = proto::opt_field(r.payload, "timeout_ms") ? std::optional(proto::int_field(r.payload, "timeout_ms"))
-                                                           : std::nullopt;
+  auto timeout = proto::opt_field(r.payload, "timeout_ms")
+                     ? std::optional(proto::int_field(r.payload, "timeout_ms"))
+                     : std::nullopt;
   auto p = process_or_error(r, h);
   if (!p) return;
-  auto deadline = timeout ? std::optional(Clock::now() + std::chrono::milliseconds(*timeout)) : std::nullopt;
+  auto deadline =
+      timeout ? std::optional(Clock::now() + std::chrono::milliseconds(*timeout)) : std::nullopt;
   bool timed_out = false;
   std::unique_lock lk(p->mu);
   auto done = [&] { return p->wait_status.has_value() && p->stdout_eof && p->stderr_eof; };
@@ -221,7 +236,8 @@ void op_proc_stream(Request& r) {
   auto p = process_or_error(r, proto::int_field(r.payload, "handle"));
   if (!p) return;
   std::string channel = proto::str_field(r.payload, "channel");
-  if (channel != "stdout" && channel != "stderr") throw proto::DecodeError("channel must be stdout or stderr");
+  if (channel != "stdout" && channel != "stderr")
+    throw proto::DecodeError("channel must be stdout or stderr");
   bool is_out = channel == "stdout";
   auto stream = r.conn->open_stream(r.id);
   r.reply(proto::op_ok());

@@ -1,8 +1,8 @@
 #include "agent/spawn.hpp"
 
 #include <fcntl.h>
-#include <spawn.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,8 +44,7 @@ ExecArgs parse_exec_args(const Value& p) {
 }
 
 std::shared_ptr<Process> spawn(const ExecArgs& a, Fd& out_fd, Fd& err_fd) {
-  // Everything the child needs is prepared before fork: after fork in a threaded process only
-  // async-signal-safe calls are allowed.
+  // argv and envp are built here, in the parent; posix_spawn only duplicates fds and execs.
   std::vector<std::string> argv_s{a.cmd};
   argv_s.insert(argv_s.end(), a.args.begin(), a.args.end());
   std::vector<char*> argv;
@@ -57,7 +56,8 @@ std::shared_ptr<Process> spawn(const ExecArgs& a, Fd& out_fd, Fd& err_fd) {
       const char* eq = std::strchr(*e, '=');
       if (eq) env[std::string(*e, static_cast<size_t>(eq - *e))] = eq + 1;
     }
-    if (!env.count("PATH")) env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    if (!env.count("PATH"))
+      env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
   }
   for (auto& [k, v] : a.env) env[k] = v;
   std::vector<std::string> env_s;
@@ -68,11 +68,10 @@ std::shared_ptr<Process> spawn(const ExecArgs& a, Fd& out_fd, Fd& err_fd) {
   std::string path_env = env.count("PATH") ? env["PATH"] : "/usr/sbin:/usr/bin:/sbin:/bin";
   const char* cwd = a.cwd ? a.cwd->c_str() : "/";
 
-  int in_p[2], out_p[2], err_p[2], st_p[2];
-  if (::pipe2(in_p, O_CLOEXEC) || ::pipe2(out_p, O_CLOEXEC) || ::pipe2(err_p, O_CLOEXEC) ||
-      ::pipe2(st_p, O_CLOEXEC))
+  int in_p[2], out_p[2], err_p[2];
+  if (::pipe2(in_p, O_CLOEXEC) || ::pipe2(out_p, O_CLOEXEC) || ::pipe2(err_p, O_CLOEXEC))
     throw OsError{errno, "pipe"};
-  // Resolve the program against the child's PATH before fork (execvpe would use ours).
+  // Resolve the program against the child's PATH (posix_spawnp would search ours).
   std::string resolved = a.cmd;
   if (a.cmd.find('/') == std::string::npos) {
     size_t start = 0;
@@ -104,12 +103,13 @@ std::shared_ptr<Process> spawn(const ExecArgs& a, Fd& out_fd, Fd& err_fd) {
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setpgroup(&attr, 0);  // every child leads its own process group
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
   pid_t pid = -1;
   int rc = ::posix_spawn(&pid, resolved.c_str(), &fa, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
-  for (int fd : {in_p[0], out_p[1], err_p[1], st_p[0], st_p[1]}) ::close(fd);
+  for (int fd : {in_p[0], out_p[1], err_p[1]}) ::close(fd);
   if (rc != 0) {
     ::close(in_p[1]);
     ::close(out_p[0]);

@@ -25,8 +25,9 @@ struct ExecArgs {
 
 ExecArgs parse_exec_args(const proto::Value& payload);
 
-/// Forks and execs; on success the Process has pid, stdin fd, and output pipes returned in
-/// out_fd/err_fd. Throws OsError (errno of the failed exec) on launch failure.
+/// Starts the program with posix_spawn; on success the Process has pid and stdin fd, and the
+/// output pipes are returned in out_fd/err_fd. Throws OsError (errno of the failed exec) on launch
+/// failure.
 std::shared_ptr<Process> spawn(const ExecArgs& a, Fd& out_fd, Fd& err_fd);
 
 /// {"kind": exited|signalled|timed_out, "value": code|signal|nil}

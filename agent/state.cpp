@@ -11,41 +11,36 @@ State& State::get() {
   return *s;
 }
 
-std::int64_t State::add_file(std::shared_ptr<OpenFile> f) {
+// One handle counter for every table: handles are never reused within the agent's life.
+template <typename T>
+std::int64_t State::insert(std::map<std::int64_t, std::shared_ptr<T>>& table,
+                           std::shared_ptr<T> v) {
   std::lock_guard lk(mu_);
   std::int64_t h = next_++;
-  files_[h] = std::move(f);
+  table[h] = std::move(v);
   return h;
 }
 
-std::shared_ptr<OpenFile> State::file(std::int64_t h) {
+template <typename T>
+std::shared_ptr<T> State::lookup(std::map<std::int64_t, std::shared_ptr<T>>& table,
+                                 std::int64_t h) {
   std::lock_guard lk(mu_);
-  auto it = files_.find(h);
-  return it == files_.end() ? nullptr : it->second;
+  auto it = table.find(h);
+  return it == table.end() ? nullptr : it->second;
 }
 
-bool State::remove_file(std::int64_t h) {
+template <typename T>
+bool State::erase(std::map<std::int64_t, std::shared_ptr<T>>& table, std::int64_t h) {
   std::lock_guard lk(mu_);
-  return files_.erase(h) > 0;
+  return table.erase(h) > 0;
 }
 
-std::int64_t State::add_process(std::shared_ptr<Process> p) {
-  std::lock_guard lk(mu_);
-  std::int64_t h = next_++;
-  procs_[h] = std::move(p);
-  return h;
-}
-
-std::shared_ptr<Process> State::process(std::int64_t h) {
-  std::lock_guard lk(mu_);
-  auto it = procs_.find(h);
-  return it == procs_.end() ? nullptr : it->second;
-}
-
-void State::remove_process(std::int64_t h) {
-  std::lock_guard lk(mu_);
-  procs_.erase(h);
-}
+std::int64_t State::add_file(std::shared_ptr<OpenFile> f) { return insert(files_, std::move(f)); }
+std::shared_ptr<OpenFile> State::file(std::int64_t h) { return lookup(files_, h); }
+bool State::remove_file(std::int64_t h) { return erase(files_, h); }
+std::int64_t State::add_process(std::shared_ptr<Process> p) { return insert(procs_, std::move(p)); }
+std::shared_ptr<Process> State::process(std::int64_t h) { return lookup(procs_, h); }
+void State::remove_process(std::int64_t h) { erase(procs_, h); }
 
 void State::watch_pid(pid_t pid, std::shared_ptr<Process> p) {
   std::optional<int> early;

@@ -28,10 +28,9 @@ struct Process {
   Fd stdin_fd;
   std::mutex mu;
   std::condition_variable cv;
-  std::optional<int> wait_status;  // set by the reaper
+  std::optional<int> wait_status;      // set by the reaper
   std::string stdout_buf, stderr_buf;  // collected output (also what streams replay)
   bool stdout_eof = false, stderr_eof = false;
-  std::uint64_t stdout_streamed = 0, stderr_streamed = 0;  // not used for replay bookkeeping
   bool consumed = false;  // wait() returned: the handle is gone
 };
 
@@ -53,6 +52,13 @@ class State {
   void watch_pid(pid_t pid, std::shared_ptr<Process> p);
 
  private:
+  template <typename T>
+  std::int64_t insert(std::map<std::int64_t, std::shared_ptr<T>>& table, std::shared_ptr<T> v);
+  template <typename T>
+  std::shared_ptr<T> lookup(std::map<std::int64_t, std::shared_ptr<T>>& table, std::int64_t h);
+  template <typename T>
+  bool erase(std::map<std::int64_t, std::shared_ptr<T>>& table, std::int64_t h);
+
   std::mutex mu_;
   std::int64_t next_ = 1;
   std::map<std::int64_t, std::shared_ptr<OpenFile>> files_;

@@ -19,17 +19,24 @@ namespace provium::cli {
 
 EventSetup::EventSetup(const Options& o) : o_(o) {
   std::string err;
+  bool saving = false;  // the --save-events file is open: --coverage reads it instead of a temp
   if (o.save_events) {
-    if (auto s = events::make_file_sink(*o.save_events, true, err)) bus_.add_sink(std::move(s));
-    else fmt::print(stderr, "provium: warning: --save-events: {}; no events will be saved\n", err);
+    if (auto s = events::make_file_sink(*o.save_events, true, err)) {
+      bus_.add_sink(std::move(s));
+      saving = true;
+    } else {
+      fmt::print(stderr, "provium: warning: --save-events: {}; no events will be saved\n", err);
+    }
   }
   if (o.events_stdout) bus_.add_sink(events::make_stdout_sink());
   if (o.events_socket) {
-    if (auto s = events::make_socket_sink(*o.events_socket, err)) bus_.add_sink(std::move(s));
-    else fmt::print(stderr, "provium: warning: --events-socket: {}; no events will be served\n", err);
+    if (auto s = events::make_socket_sink(*o.events_socket, err))
+      bus_.add_sink(std::move(s));
+    else
+      fmt::print(stderr, "provium: warning: --events-socket: {}; no events will be served\n", err);
   }
   if (o.coverage) {
-    if (o.save_events && std::filesystem::exists(*o.save_events)) {
+    if (saving) {
       coverage_file_ = *o.save_events;  // the user's file: read, never deleted
       coverage_file_is_user_ = true;
     } else {
@@ -40,8 +47,10 @@ EventSetup::EventSetup(const Options& o) : o_(o) {
       std::ofstream(coverage_marker_) << "provium --coverage temp file " << coverage_file_ << "\n";
       StopSignal::install().remove_on_forced_exit(coverage_file_);
       StopSignal::install().remove_on_forced_exit(coverage_marker_);
-      if (auto s = events::make_file_sink(coverage_file_, true, err)) bus_.add_sink(std::move(s));
-      else fmt::print(stderr, "provium: warning: --coverage: {}\n", err);
+      if (auto s = events::make_file_sink(coverage_file_, true, err))
+        bus_.add_sink(std::move(s));
+      else
+        fmt::print(stderr, "provium: warning: --coverage: {}\n", err);
     }
   }
 }
@@ -69,7 +78,9 @@ bool EventSetup::run_coverage() {
     if (::access(sibling.c_str(), X_OK) == 0) tool = sibling;
   }
   if (tool.empty()) {
-    fmt::print(stderr, "provium: --coverage: provium-coverage was not found on PATH; install it or drop --coverage\n");
+    fmt::print(stderr,
+               "provium: --coverage: provium-coverage was not found on PATH; install it or drop "
+               "--coverage\n");
     return false;
   }
   std::fflush(stdout);
@@ -81,15 +92,19 @@ bool EventSetup::run_coverage() {
     env_store.push_back(s);
   }
   env_store.push_back("PROVIUM_COVERAGE_TMP=" + coverage_file_);
-  if (coverage_file_is_user_) env_store.push_back("PROVIUM_COVERAGE_USER_FILE=" + coverage_file_);
-  else env_store.push_back("PROVIUM_COVERAGE_MARKER=" + coverage_marker_);
+  if (coverage_file_is_user_)
+    env_store.push_back("PROVIUM_COVERAGE_USER_FILE=" + coverage_file_);
+  else
+    env_store.push_back("PROVIUM_COVERAGE_MARKER=" + coverage_marker_);
   std::vector<char*> envp;
   for (auto& s : env_store) envp.push_back(s.data());
   envp.push_back(nullptr);
   std::string from = coverage_file_;
   const char* argv[] = {tool.c_str(), "--from", from.c_str(), nullptr};
   pid_t pid;
-  if (int rc = posix_spawn(&pid, tool.c_str(), nullptr, nullptr, const_cast<char**>(argv), envp.data()); rc != 0) {
+  if (int rc =
+          posix_spawn(&pid, tool.c_str(), nullptr, nullptr, const_cast<char**>(argv), envp.data());
+      rc != 0) {
     fmt::print(stderr, "provium: --coverage: cannot run `{}`: {}\n", tool, std::strerror(rc));
     return false;
   }

@@ -6,23 +6,23 @@
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
-#include <mutex>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
 
 #include "cli/event_setup.hpp"
 #include "cli/signals.hpp"
-#include "events/run_events.hpp"
-#include "util/host.hpp"
 #include "config/build.hpp"
 #include "config/config.hpp"
+#include "events/run_events.hpp"
 #include "report/reporter.hpp"
 #include "runner/discovery.hpp"
 #include "runner/fixture_refs.hpp"
 #include "runner/suite.hpp"
+#include "util/host.hpp"
 #include "vmm/backend.hpp"
 
 namespace provium::cli {
@@ -99,7 +99,8 @@ Selection select_files(const Options& o, const config::Config& cfg, bool watchin
       return s;
     }
     if (!failed) {
-      fmt::print(stderr, "provium: --rerun-failed: no previous failures recorded in `{}`; nothing to run\n",
+      fmt::print(stderr,
+                 "provium: --rerun-failed: no previous failures recorded in `{}`; nothing to run\n",
                  path.string());
       s.exit_code = s.usage_problem ? 2 : 0;
       return s;
@@ -113,7 +114,8 @@ Selection select_files(const Options& o, const config::Config& cfg, bool watchin
       return s;
     }
   }
-  if (only) std::erase_if(s.files, [&](const runner::TestFile& f) { return !only->count(f.abs.string()); });
+  if (only)
+    std::erase_if(s.files, [&](const runner::TestFile& f) { return !only->count(f.abs.string()); });
   return s;
 }
 
@@ -131,8 +133,8 @@ struct PoolTotals {
 };
 
 PoolTotals pool_totals(const Options& o) {
-  std::uint64_t mem = o.mem.value_or(
-      util::host_memory_total() ? *util::host_memory_total() / 10 * 8 : (8ull << 30));
+  std::uint64_t mem = o.mem.value_or(util::host_memory_total() ? *util::host_memory_total() / 10 * 8
+                                                               : (8ull << 30));
   double cpus = static_cast<double>(o.cpus.value_or(util::host_online_cpus().value_or(8)));
   auto total = static_cast<std::uint32_t>(std::max(1.0, std::round(cpus * o.cpu_overcommit)));
   return {mem, total};
@@ -161,7 +163,8 @@ class PoolStateTicker {
       std::uint64_t used = suite_.running_files() * events::kFileOverheadBytes;
       events::MetaMap p;
       p["used"] = events::amount(used, 0);
-      p["available"] = events::amount(totals_.memory > used ? totals_.memory - used : 0, totals_.cpus);
+      p["available"] =
+          events::amount(totals_.memory > used ? totals_.memory - used : 0, totals_.cpus);
       bus_.emit("pool_state", std::move(p));
     }
   }
@@ -174,8 +177,8 @@ class PoolStateTicker {
   std::thread thread_;
 };
 
-RunResult run_once(const Options& o, const config::Config& cfg, const Selection& sel, StopSignal& sig,
-                   EventSetup& ev) {
+RunResult run_once(const Options& o, const config::Config& cfg, const Selection& sel,
+                   StopSignal& sig, EventSetup& ev) {
   std::FILE* out = o.events_stdout ? stderr : stdout;
   bool tty = ::isatty(::fileno(out));
   const char* no_color = std::getenv("NO_COLOR");
@@ -184,7 +187,9 @@ RunResult run_once(const Options& o, const config::Config& cfg, const Selection&
     reporter = report::make_json_reporter(out);
   } else {
     report::TextOptions t;
-    t.verbosity = o.quiet ? report::Verbosity::Quiet : o.verbose ? report::Verbosity::Verbose : report::Verbosity::Normal;
+    t.verbosity = o.quiet     ? report::Verbosity::Quiet
+                  : o.verbose ? report::Verbosity::Verbose
+                              : report::Verbosity::Normal;
     t.color = tty && !(no_color && *no_color);
     t.progress = tty && !o.no_progress;
     t.total_files = sel.files.size();
@@ -193,8 +198,9 @@ RunResult run_once(const Options& o, const config::Config& cfg, const Selection&
   RunResult rr;
   if (sel.files.empty()) {
     std::string msg = "no test files found (looked for *.test.lua";
-    msg += o.paths.empty() ? (cfg.roots.empty() ? " under the current directory" : " under [provium] roots")
-                           : " under the given paths";
+    msg += o.paths.empty()
+               ? (cfg.roots.empty() ? " under the current directory" : " under [provium] roots")
+               : " under the given paths";
     msg += o.filter || o.since || o.rerun_failed ? " after filters)" : ")";
     fmt::print(stderr, "provium: {}\n", msg);
     reporter->no_files(msg);
@@ -215,7 +221,7 @@ RunResult run_once(const Options& o, const config::Config& cfg, const Selection&
   for (auto& r : sel.roots) ss.file.roots.push_back(r.string());
   ss.file.backend = vmm::backend_for(o.vmm);
   events::RunEvents run_events(&ev.bus());
-  events::ObserverList observers;
+  runner::ObserverList observers;
   observers.add(reporter.get());
   if (ev.bus().enabled()) observers.add(&run_events);
   ss.file.observer = &observers;
@@ -231,7 +237,8 @@ RunResult run_once(const Options& o, const config::Config& cfg, const Selection&
   runner::SuiteOutcome outcome;
   {
     PoolStateTicker ticker(ev.bus(), pool_totals(o), suite);
-    outcome = suite.run(sel.files, [&](const runner::FileResult& r) { reporter->file_completed(r); });
+    outcome =
+        suite.run(sel.files, [&](const runner::FileResult& r) { reporter->file_completed(r); });
   }
   sig.on_stop(nullptr);
   std::chrono::duration<double> wall = Clock::now() - started;
@@ -286,7 +293,7 @@ fs::file_time_type mtime_of(const std::string& p) {
 }
 
 int watch_loop(const Options& o, StopSignal& sig, EventSetup& ev) {
-  std::optional<std::set<std::string>> only;  // nullopt: everything
+  std::optional<std::set<std::string>> only;          // nullopt: everything
   std::map<std::string, std::set<std::string>> deps;  // test file -> required modules + fixtures
   Stamps config_stamps, file_stamps, input_stamps;
   int last = 0;
@@ -301,7 +308,8 @@ int watch_loop(const Options& o, StopSignal& sig, EventSetup& ev) {
         cfg.reset();
       }
       config_stamps.clear();
-      if (o.config_explicit || fs::exists(o.config)) config_stamps[fs::absolute(o.config).string()] = mtime_of(o.config);
+      if (o.config_explicit || fs::exists(o.config))
+        config_stamps[fs::absolute(o.config).string()] = mtime_of(o.config);
       if (cfg)
         for (auto& f : cfg->watched_files()) config_stamps[f.string()] = mtime_of(f.string());
       if (cfg && !o.no_build) {
@@ -355,7 +363,8 @@ int watch_loop(const Options& o, StopSignal& sig, EventSetup& ev) {
       }
       for (auto& [file, d] : deps)
         for (auto& in : d)
-          if (auto it = input_stamps.find(in); it != input_stamps.end() && mtime_of(in) != it->second)
+          if (auto it = input_stamps.find(in);
+              it != input_stamps.end() && mtime_of(in) != it->second)
             changed.insert(file);
       if (!changed.empty()) {
         fmt::print(stderr, "\nprovium: change detected; re-running {} file(s)\n", changed.size());

@@ -7,25 +7,11 @@
 
 #include <cstring>
 
+#include "proto/fd_io.hpp"
+
 namespace provium::client {
 
 using proto::Value;
-
-namespace {
-
-bool write_all(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (w < 0 && errno == ENOTSOCK) w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
-}  // namespace
 
 std::optional<std::string> op_error(const Value& r, const std::string& method, Value* value) {
   auto outcome = proto::opt_field(r, "outcome");
@@ -37,15 +23,18 @@ std::optional<std::string> op_error(const Value& r, const std::string& method, V
   }
   if (outcome && outcome->as_string() && *outcome->as_string() == "err" && v) {
     auto err = proto::int_field_or(*v, "errno", 0);
-    std::string msg = proto::opt_field(*v, "message") && proto::opt_field(*v, "message")->as_string()
-                          ? *proto::opt_field(*v, "message")->as_string()
-                          : std::strerror(static_cast<int>(err));
+    std::string msg =
+        proto::opt_field(*v, "message") && proto::opt_field(*v, "message")->as_string()
+            ? *proto::opt_field(*v, "message")->as_string()
+            : std::strerror(static_cast<int>(err));
     return fmt::format("{}: {} (errno {})", method, msg, err);
   }
   return fmt::format("{}: agent sent a malformed result", method);
 }
 
-AgentClient::AgentClient(int fd) : fd_(fd) { reader_ = std::thread([this] { reader(); }); }
+AgentClient::AgentClient(int fd) : fd_(fd) {
+  reader_ = std::thread([this] { reader(); });
+}
 
 AgentClient::~AgentClient() {
   shutdown();
@@ -90,9 +79,11 @@ void AgentClient::fail_all(const std::string& cause) {
 void AgentClient::send(std::int64_t id, const std::string& kind, Value payload) {
   std::string frame = proto::encode_envelope({id, kind, std::move(payload)});
   if (frame.size() - 4 > proto::kMaxFrameBytes)
-    throw AgentError(fmt::format("{}: request of {} bytes exceeds the 128 MiB frame limit", kind, frame.size()));
+    throw AgentError(
+        fmt::format("{}: request of {} bytes exceeds the 128 MiB frame limit", kind, frame.size()));
   std::lock_guard lk(write_mu_);
-  if (!write_all(fd_, frame.data(), frame.size())) throw AgentError("agent: connection lost while sending");
+  if (!proto::write_all(fd_, frame.data(), frame.size()))
+    throw AgentError("agent: connection lost while sending");
 }
 
 void AgentClient::reader() {
@@ -104,7 +95,8 @@ void AgentClient::reader() {
     ssize_t n = ::read(fd_, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      fail_all(n == 0 ? "agent connection closed (EOF)" : std::string("agent connection failed: ") + std::strerror(errno));
+      fail_all(n == 0 ? "agent connection closed (EOF)"
+                      : std::string("agent connection failed: ") + std::strerror(errno));
       return;
     }
     std::string_view data(buf, static_cast<size_t>(n));
@@ -123,13 +115,14 @@ void AgentClient::reader() {
       while (auto body = splitter.next()) {
         proto::Envelope env = proto::decode_envelope(*body);
         std::unique_lock lk(mu_);
-        if (env.kind == "hello_ok" || env.kind == "hello_err" || (env.id == 0 && env.kind == "agent_error" && !hello_reply_)) {
+        if (env.kind == "hello_ok" || env.kind == "hello_err" ||
+            (env.id == 0 && env.kind == "agent_error" && !hello_reply_)) {
           hello_reply_ = Reply{env.kind, env.payload, {}, {}};
           cv_.notify_all();
           continue;
         }
-        if (auto s = streams_.find(env.id); s != streams_.end() &&
-                                            (env.kind == "stream_frame" || env.kind == "stream_end")) {
+        if (auto s = streams_.find(env.id);
+            s != streams_.end() && (env.kind == "stream_frame" || env.kind == "stream_end")) {
           auto ch = s->second;
           if (env.kind == "stream_end") streams_.erase(s);
           lk.unlock();
@@ -148,7 +141,8 @@ void AgentClient::reader() {
         if (it == pending_.end()) continue;  // a reply to a cancelled or abandoned request
         if (env.kind == "exec_output") {
           std::string ch = proto::str_field(env.payload, "channel");
-          (ch == "stdout" ? it->second->out_prefix : it->second->err_prefix) += proto::bytes_field(env.payload, "data");
+          (ch == "stdout" ? it->second->out_prefix : it->second->err_prefix) +=
+              proto::bytes_field(env.payload, "data");
           continue;
         }
         it->second->reply = Reply{std::move(env.kind), std::move(env.payload), {}, {}};
@@ -164,7 +158,7 @@ void AgentClient::reader() {
 Value AgentClient::handshake(std::chrono::milliseconds timeout) {
   {
     std::lock_guard lk(write_mu_);
-    if (!write_all(fd_, proto::kSyncMarker.data(), proto::kSyncMarker.size()))
+    if (!proto::write_all(fd_, proto::kSyncMarker.data(), proto::kSyncMarker.size()))
       throw AgentError("agent: connection lost before the handshake");
   }
   proto::Map hello;
@@ -176,7 +170,8 @@ Value AgentClient::handshake(std::chrono::milliseconds timeout) {
   if (!hello_reply_) throw AgentError("agent: " + dead_cause_ + " during the handshake");
   if (hello_reply_->kind == "hello_err") {
     auto av = proto::int_field_or(hello_reply_->payload, "agent_version", -1);
-    throw AgentError(fmt::format("agent: protocol version mismatch (host: {}, agent: {})", proto::kProtocolVersion, av));
+    throw AgentError(fmt::format("agent: protocol version mismatch (host: {}, agent: {})",
+                                 proto::kProtocolVersion, av));
   }
   if (hello_reply_->kind != "hello_ok") throw AgentError("agent: handshake refused");
   auto agent = proto::opt_field(hello_reply_->payload, "agent");
@@ -223,10 +218,12 @@ Reply AgentClient::call(const std::string& kind, Value payload, const InterruptC
   r.stdout_prefix = std::move(p->out_prefix);
   r.stderr_prefix = std::move(p->err_prefix);
   if (r.kind == "agent_error") {
-    std::string k = proto::opt_field(r.payload, "kind") && proto::opt_field(r.payload, "kind")->as_string()
-                        ? *proto::opt_field(r.payload, "kind")->as_string()
-                        : "internal";
-    std::string m = proto::opt_field(r.payload, "message") && proto::opt_field(r.payload, "message")->as_string()
+    std::string k =
+        proto::opt_field(r.payload, "kind") && proto::opt_field(r.payload, "kind")->as_string()
+            ? *proto::opt_field(r.payload, "kind")->as_string()
+            : "internal";
+    std::string m = proto::opt_field(r.payload, "message") &&
+                            proto::opt_field(r.payload, "message")->as_string()
                         ? *proto::opt_field(r.payload, "message")->as_string()
                         : "";
     throw AgentError(fmt::format("agent: {}: {}", k, m));
@@ -255,9 +252,10 @@ std::shared_ptr<StreamChannel> AgentClient::open_stream(const std::string& kind,
   if (!p->reply) throw AgentError("agent: " + dead_cause_);
   if (p->reply->kind == "agent_error") {
     streams_.erase(id);
-    throw AgentError(fmt::format("agent: {}", proto::opt_field(p->reply->payload, "message")
-                                                  ? *proto::opt_field(p->reply->payload, "message")->as_string()
-                                                  : std::string("error")));
+    throw AgentError(
+        fmt::format("agent: {}", proto::opt_field(p->reply->payload, "message")
+                                     ? *proto::opt_field(p->reply->payload, "message")->as_string()
+                                     : std::string("error")));
   }
   if (auto err = op_error(p->reply->payload, what)) {
     streams_.erase(id);
@@ -297,7 +295,8 @@ void AgentClient::close_stream(std::int64_t id) {
   }
 }
 
-std::optional<std::string> StreamChannel::next(std::chrono::milliseconds timeout, const InterruptCheck& intr) {
+std::optional<std::string> StreamChannel::next(std::chrono::milliseconds timeout,
+                                               const InterruptCheck& intr) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::unique_lock lk(mu_);
   while (chunks_.empty() && !ended_ && !closed_) {
@@ -312,7 +311,8 @@ std::optional<std::string> StreamChannel::next(std::chrono::milliseconds timeout
   std::string c = std::move(chunks_.front());
   chunks_.pop_front();
   lk.unlock();
-  if (auto o = owner_.lock()) o->credit(id_, c.size());  // consumed: the agent may send this much more
+  if (auto o = owner_.lock())
+    o->credit(id_, c.size());  // consumed: the agent may send this much more
   return c;
 }
 

@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "proto/fd_io.hpp"
+
 namespace provium::events {
 
 void Bus::add_sink(std::unique_ptr<Sink> sink) {
@@ -39,33 +41,23 @@ MetaValue amount(std::uint64_t memory_bytes, std::uint32_t cpus) {
 
 namespace {
 
-bool write_all(int fd, const char* data, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, data, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    data += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
 class FileSink : public Sink {
  public:
-  FileSink(int fd, std::string path, bool truncate) : fd_(fd), path_(std::move(path)), truncate_(truncate) {}
+  FileSink(int fd, std::string path, bool truncate)
+      : fd_(fd), path_(std::move(path)), truncate_(truncate) {}
   ~FileSink() override { ::close(fd_); }
 
   void write(const std::string& frame) override {
     ::flock(fd_, LOCK_EX);
     off_t before = ::lseek(fd_, 0, SEEK_END);
-    if (!write_all(fd_, frame.data(), frame.size())) {
+    if (!proto::write_all(fd_, frame.data(), frame.size())) {
       int err = errno;
       // Never leave half a frame behind: readers would lose sync with every later frame.
       if (before >= 0 && ::ftruncate(fd_, before) != 0) {
       }
       if (!warned_) {
-        fmt::print(stderr, "provium: warning: --save-events `{}`: {}; events are being lost\n", path_,
-                   std::strerror(err));
+        fmt::print(stderr, "provium: warning: --save-events `{}`: {}; events are being lost\n",
+                   path_, std::strerror(err));
         warned_ = true;
       }
     } else if (warned_) {
@@ -79,7 +71,8 @@ class FileSink : public Sink {
     if (!truncate_) return;
     ::flock(fd_, LOCK_EX);
     if (::ftruncate(fd_, 0) != 0)
-      fmt::print(stderr, "provium: warning: --save-events `{}`: cannot truncate: {}\n", path_, std::strerror(errno));
+      fmt::print(stderr, "provium: warning: --save-events `{}`: cannot truncate: {}\n", path_,
+                 std::strerror(errno));
     ::flock(fd_, LOCK_UN);
   }
 
@@ -94,9 +87,10 @@ class StdoutSink : public Sink {
  public:
   void write(const std::string& frame) override {
     if (broken_) return;
-    if (!write_all(1, frame.data(), frame.size())) {
+    if (!proto::write_all(1, frame.data(), frame.size())) {
       broken_ = true;
-      fmt::print(stderr, "provium: warning: --events-stdout: {}; no more events on stdout\n", std::strerror(errno));
+      fmt::print(stderr, "provium: warning: --events-stdout: {}; no more events on stdout\n",
+                 std::strerror(errno));
     }
   }
 
@@ -106,7 +100,8 @@ class StdoutSink : public Sink {
 
 }  // namespace
 
-std::unique_ptr<Sink> make_file_sink(const std::string& path, bool truncate_per_iteration, std::string& error) {
+std::unique_ptr<Sink> make_file_sink(const std::string& path, bool truncate_per_iteration,
+                                     std::string& error) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) {
     error = fmt::format("cannot open `{}`: {}", path, std::strerror(errno));

@@ -1,11 +1,11 @@
 #include "events/frame.hpp"
 
-#include "proto/codec.hpp"
-
 #include <fmt/format.h>
 
 #include <chrono>
 #include <stdexcept>
+
+#include "proto/codec.hpp"
 
 namespace provium::events {
 
@@ -13,8 +13,6 @@ std::int64_t now_ns() {
   using namespace std::chrono;
   return duration_cast<nanoseconds>(system_clock::now().time_since_epoch()).count();
 }
-
-std::string encode_value(const MetaValue& v) { return proto::encode(v); }
 
 std::string encode_frame(const Event& e) {
   MetaMap body;
@@ -47,7 +45,8 @@ std::optional<Event> FrameReader::next() {
     e.kind = *kind->second.as_string();
     if (payload != m->end() && payload->second.as_map()) e.payload = *payload->second.as_map();
   } catch (const std::exception& ex) {
-    throw std::runtime_error(fmt::format("frame {} at byte {}: cannot decode: {}", splitter_.frames(),
+    throw std::runtime_error(fmt::format("frame {} at byte {}: cannot decode: {}",
+                                         splitter_.frames(),
                                          splitter_.consumed() - body->size() - 4, ex.what()));
   }
   return e;

@@ -25,9 +25,6 @@ struct Event {
 /// Encodes one event as a complete frame (length prefix included).
 std::string encode_frame(const Event& e);
 
-/// msgpack encoding of one value (no length prefix).
-std::string encode_value(const MetaValue& v);
-
 /// Incremental decoder for a byte stream of frames.
 class FrameReader {
  public:

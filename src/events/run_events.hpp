@@ -18,42 +18,19 @@ class RunEvents : public runner::RunObserver {
  public:
   explicit RunEvents(Bus* bus) : bus_(bus) {}
   void file_started(const runner::TestFile& f) override;
-  void file_blocked(const runner::TestFile& f, std::uint64_t mem, std::uint32_t cpus, const std::string& why) override;
-  void test_started(const runner::TestFile& f, const std::string& name, const MetaMap& meta) override;
+  void file_blocked(const runner::TestFile& f, std::uint64_t mem, std::uint32_t cpus,
+                    const std::string& why) override;
+  void test_started(const runner::TestFile& f, const std::string& name,
+                    const MetaMap& meta) override;
   void test_finished(const runner::TestFile& f, const runner::TestResult& tr) override;
   void file_finished(const runner::FileResult& r) override;
 
   /// `file_discovered` for every selected file, before any dispatch.
-  void discovered(const std::vector<runner::TestFile>& files, const std::vector<std::filesystem::path>& roots);
+  void discovered(const std::vector<runner::TestFile>& files,
+                  const std::vector<std::filesystem::path>& roots);
 
  private:
   Bus* bus_;
-};
-
-/// Fans one observer call out to several.
-class ObserverList : public runner::RunObserver {
- public:
-  void add(runner::RunObserver* o) {
-    if (o) list_.push_back(o);
-  }
-  void file_started(const runner::TestFile& f) override {
-    for (auto* o : list_) o->file_started(f);
-  }
-  void file_blocked(const runner::TestFile& f, std::uint64_t m, std::uint32_t c, const std::string& w) override {
-    for (auto* o : list_) o->file_blocked(f, m, c, w);
-  }
-  void test_started(const runner::TestFile& f, const std::string& n, const MetaMap& m) override {
-    for (auto* o : list_) o->test_started(f, n, m);
-  }
-  void test_finished(const runner::TestFile& f, const runner::TestResult& t) override {
-    for (auto* o : list_) o->test_finished(f, t);
-  }
-  void file_finished(const runner::FileResult& r) override {
-    for (auto* o : list_) o->file_finished(r);
-  }
-
- private:
-  std::vector<runner::RunObserver*> list_;
 };
 
 }  // namespace provium::events

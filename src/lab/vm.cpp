@@ -8,11 +8,16 @@ namespace provium::lab {
 
 const char* to_string(VmState s) {
   switch (s) {
-    case VmState::Created: return "created";
-    case VmState::Booted: return "booted";
-    case VmState::Paused: return "paused";
-    case VmState::Shutdown: return "shutdown";
-    case VmState::Dead: return "dead";
+    case VmState::Created:
+      return "created";
+    case VmState::Booted:
+      return "booted";
+    case VmState::Paused:
+      return "paused";
+    case VmState::Shutdown:
+      return "shutdown";
+    case VmState::Dead:
+      return "dead";
   }
   return "?";
 }
@@ -52,8 +57,8 @@ void Vm::boot(vmm::Backend* backend, vmm::BootRequest req) {
   if (auto r = refusal(VmOp::Boot)) throw std::runtime_error(*r);
   if (!backend)
     throw std::runtime_error(
-        "no VMM backend is available in this build of provium (the qemu and local backends are "
-        "not built yet); tests can declare VMs but not boot them");
+        "the qemu backend is not built yet; pass --vmm local to run guests in a namespaced "
+        "sandbox without booting a kernel");
   machine_ = backend->boot(req);
   state_ = VmState::Booted;
   booted_at_ = std::chrono::steady_clock::now();

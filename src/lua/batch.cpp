@@ -1,6 +1,7 @@
 // vm:batch(fn) (REFERENCE §5.17): `fn(b)` queues operations on `b`; they travel as one
 // batch_op request and come back as one {ok=value} or {err="msg"} per operation, in order.
 #include <fmt/format.h>
+
 #include <lua.hpp>
 
 #include "lua/context.hpp"
@@ -25,7 +26,8 @@ struct BatchUd {
 
 BatchUd& check_batch(lua_State* L) {
   auto& b = *static_cast<BatchUd*>(luaL_checkudata(L, 1, kBatchMeta));
-  if (b.sealed) raise(L, "batch: the batch was already sent; queue operations inside the batch function");
+  if (b.sealed)
+    raise(L, "batch: the batch was already sent; queue operations inside the batch function");
   return b;
 }
 
@@ -157,7 +159,8 @@ int vm_batch(lua_State* L) {
   Value reply = call_op(L, agent, "batch_op", Value{std::move(p)}, "batch");
   auto responses = proto::opt_field(reply, "responses");
   auto arr = responses ? responses->as_array() : nullptr;
-  if (!arr || arr->size() != b->items.size()) raise(L, "vm:batch: agent returned a malformed batch reply");
+  if (!arr || arr->size() != b->items.size())
+    raise(L, "vm:batch: agent returned a malformed batch reply");
   lua_createtable(L, static_cast<int>(arr->size()), 0);
   for (size_t i = 0; i < arr->size(); ++i) {
     const Item& it = b->items[i];
@@ -168,7 +171,9 @@ int vm_batch(lua_State* L) {
     const Value* payload = proto::opt_field(r, "payload");
     lua_createtable(L, 0, 1);
     if (kind == "agent_error" || !payload) {
-      std::string msg = payload && proto::opt_field(*payload, "message") ? proto::str_field(*payload, "message") : "error";
+      std::string msg = payload && proto::opt_field(*payload, "message")
+                            ? proto::str_field(*payload, "message")
+                            : "error";
       lua_pushstring(L, fmt::format("{}: agent: {}", it.method, msg).c_str());
       lua_setfield(L, -2, "err");
     } else if (it.kind != "syscall" && client::op_error(*payload, it.method)) {
@@ -187,17 +192,17 @@ int vm_batch(lua_State* L) {
 
 void register_batch(lua_State* L, int vm_methods_idx) {
   vm_methods_idx = lua_absindex(L, vm_methods_idx);
-  static const luaL_Reg q[] = {{"run", guarded<q_run>},         {"read_file", guarded<q_read_file>},
-                               {"write_file", guarded<q_write_file>}, {"stat", guarded<q_stat>},
-                               {"listdir", guarded<q_listdir>}, {"mkdir", guarded<q_mkdir>},
-                               {"unlink", guarded<q_unlink>},   {"rename", guarded<q_rename>},
-                               {"syscall", guarded<q_syscall>}, {nullptr, nullptr}};
-  luaL_newmetatable(L, kBatchMeta);
-  luaL_newlib(L, q);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, batch_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
+  static const luaL_Reg q[] = {{"run", guarded<q_run>},
+                               {"read_file", guarded<q_read_file>},
+                               {"write_file", guarded<q_write_file>},
+                               {"stat", guarded<q_stat>},
+                               {"listdir", guarded<q_listdir>},
+                               {"mkdir", guarded<q_mkdir>},
+                               {"unlink", guarded<q_unlink>},
+                               {"rename", guarded<q_rename>},
+                               {"syscall", guarded<q_syscall>},
+                               {nullptr, nullptr}};
+  new_meta(L, kBatchMeta, q, batch_gc);
   lua_pushcfunction(L, guarded<vm_batch>);
   lua_setfield(L, vm_methods_idx, "batch");
 }

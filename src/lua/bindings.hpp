@@ -10,6 +10,4 @@ void register_framework(lua_State* L);  // framework.cpp: _provium_sleep, _provi
 void register_lab(lua_State* L);        // lab.cpp: the Lab metatable
 void register_vm(lua_State* L);         // vm.cpp: the Vm metatable
 
-/// Pushes the userdata for a lab (lab.cpp).
-namespace detail {}
 }  // namespace provium::lua

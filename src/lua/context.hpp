@@ -25,7 +25,6 @@ struct FileContext {
   std::string file;      // path as reported (display path)
   std::string abs_path;  // absolute path of the test file
   std::shared_ptr<lab::Lab> root_lab;
-  std::shared_ptr<lab::Lab> current_lab;  // root, or the running test's scope
 
   bool in_test = false;
   bool claim_held = false;
@@ -35,8 +34,8 @@ struct FileContext {
   bool listing = false;        // `provium list --tests/--json`: inert evaluation of file scope
   std::optional<double> default_test_timeout;  // provium.timeout, seconds
   bool reset_between_tests = false;
-  std::map<std::string, long long> barriers;   // name -> count fixed by the first arrival
-  std::set<std::string> dependencies;          // absolute paths of required modules (--watch)
+  std::map<std::string, long long> barriers;  // name -> count fixed by the first arrival
+  std::set<std::string> dependencies;         // absolute paths of required modules (--watch)
 };
 
 /// Installs `ctx` in the state's extra space (the state does not own it).

@@ -1,5 +1,6 @@
 // The File object (REFERENCE §5.7): an agent-side open file handle.
 #include <fmt/format.h>
+
 #include <lua.hpp>
 
 #include "lua/context.hpp"
@@ -139,20 +140,22 @@ int vm_open_file(lua_State* L) {
   auto agent = guest_agent(L, "open_file");
   std::string path = luaL_checkstring(L, 2);
   luaL_checktype(L, 3, LUA_TTABLE);
-  static const std::pair<const char*, std::int64_t> bits[] = {{"read", 1},     {"write", 2},  {"create", 4},
-                                                              {"truncate", 8}, {"append", 16}, {"exclusive", 32}};
+  static const std::pair<const char*, std::int64_t> bits[] = {
+      {"read", 1}, {"write", 2}, {"create", 4}, {"truncate", 8}, {"append", 16}, {"exclusive", 32}};
   std::int64_t mode = 0;
   for (auto& [k, b] : bits) {
     lua_getfield(L, 3, k);
     if (lua_toboolean(L, -1)) mode |= b;
     lua_pop(L, 1);
   }
-  if (!(mode & (1 | 2 | 16))) raise(L, "vm:open_file: mode needs at least one of read, write, append");
+  if (!(mode & (1 | 2 | 16)))
+    raise(L, "vm:open_file: mode needs at least one of read, write, append");
   proto::Map m;
   m["path"] = Value{path};
   m["mode"] = Value{mode};
   lua_getfield(L, 3, "perm");
-  if (lua_isinteger(L, -1)) m["create_perm"] = Value{static_cast<std::int64_t>(lua_tointeger(L, -1))};
+  if (lua_isinteger(L, -1))
+    m["create_perm"] = Value{static_cast<std::int64_t>(lua_tointeger(L, -1))};
   lua_pop(L, 1);
   Value h = call_op(L, agent, "open_file", Value{std::move(m)}, "open_file");
   auto* f = static_cast<FileUd*>(lua_newuserdatauv(L, sizeof(FileUd), 0));
@@ -189,17 +192,16 @@ int vm_fd_stream(lua_State* L) {
 
 void register_file(lua_State* L, int vm_methods_idx) {
   vm_methods_idx = lua_absindex(L, vm_methods_idx);
-  static const luaL_Reg fm[] = {{"read", guarded<file_read>},   {"read_all", guarded<file_read_all>},
-                                {"write", guarded<file_write>}, {"seek", guarded<file_seek>},
-                                {"tell", guarded<file_tell>},   {"close", guarded<file_close>},
-                                {"fd", guarded<file_fd>},       {"tail_stream", guarded<file_tail_stream>},
+  static const luaL_Reg fm[] = {{"read", guarded<file_read>},
+                                {"read_all", guarded<file_read_all>},
+                                {"write", guarded<file_write>},
+                                {"seek", guarded<file_seek>},
+                                {"tell", guarded<file_tell>},
+                                {"close", guarded<file_close>},
+                                {"fd", guarded<file_fd>},
+                                {"tail_stream", guarded<file_tail_stream>},
                                 {nullptr, nullptr}};
-  luaL_newmetatable(L, kFileMeta);
-  luaL_newlib(L, fm);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, file_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
+  new_meta(L, kFileMeta, fm, file_gc);
   lua_pushcfunction(L, guarded<vm_open_file>);
   lua_setfield(L, vm_methods_idx, "open_file");
   lua_pushcfunction(L, guarded<vm_fd_stream>);

@@ -3,12 +3,12 @@
 #include "lua/guest.hpp"
 
 #include <fmt/format.h>
-#include <lua.hpp>
 
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <lua.hpp>
 #include <sstream>
 
 #include "lua/context.hpp"
@@ -34,11 +34,13 @@ std::shared_ptr<client::AgentClient> guest_agent(lua_State* L, const char* metho
 
 client::InterruptCheck interrupt_check(lua_State* L) {
   auto* intr = context(L).interrupt;
-  return [intr]() -> std::string { return intr && intr->pending() ? intr->message() : std::string(); };
+  return
+      [intr]() -> std::string { return intr && intr->pending() ? intr->message() : std::string(); };
 }
 
-Value call_op(lua_State* L, const std::shared_ptr<client::AgentClient>& agent, const std::string& kind,
-              Value payload, const std::string& method, client::Reply* raw) {
+Value call_op(lua_State* L, const std::shared_ptr<client::AgentClient>& agent,
+              const std::string& kind, Value payload, const std::string& method,
+              client::Reply* raw) {
   std::string err;
   client::Reply reply;
   try {
@@ -137,18 +139,18 @@ Value exec_args(lua_State* L, int idx, const char* method, bool allow_timeout) {
       a["cmd"] = Value{cmd};
       a["args"] = Value{string_array(L, idx + 1, what.c_str())};
     } else {
+      // Options form: with `args` a direct exec of cmd, otherwise a shell command.
       if (lua_istable(L, idx + 1)) opts = idx + 1;
-      lua_getfield(L, idx + 1 <= lua_gettop(L) && opts ? opts : idx, "args");
-      bool has_args = opts && lua_istable(L, -1);
-      if (has_args) {
-        if (luaL_len(L, opts) > 0) raise(L, fmt::format("{}: use either array entries or `args`, not both", what));
+      if (opts && lua_getfield(L, opts, "args") == LUA_TTABLE) {
+        if (luaL_len(L, opts) > 0)
+          raise(L, fmt::format("{}: use either array entries or `args`, not both", what));
         a["cmd"] = Value{cmd};
         a["args"] = Value{string_array(L, lua_gettop(L), what.c_str())};
       } else {
         a["cmd"] = Value{"/bin/sh"};
         a["args"] = Value{proto::Array{Value{"-c"}, Value{cmd}}};
       }
-      lua_pop(L, 1);
+      if (opts) lua_pop(L, 1);
     }
   }
   if (opts) {
@@ -157,7 +159,8 @@ Value exec_args(lua_State* L, int idx, const char* method, bool allow_timeout) {
       proto::Map env;
       lua_pushnil(L);
       while (lua_next(L, -2)) {
-        if (!lua_isstring(L, -2) || !lua_isstring(L, -1)) raise(L, fmt::format("{}: env must map strings to strings", what));
+        if (!lua_isstring(L, -2) || !lua_isstring(L, -1))
+          raise(L, fmt::format("{}: env must map strings to strings", what));
         env[lua_tostring(L, -2)] = Value{std::string(lua_tostring(L, -1))};
         lua_pop(L, 1);
       }
@@ -188,7 +191,8 @@ Value exec_args(lua_State* L, int idx, const char* method, bool allow_timeout) {
       double secs = check_duration(L, -2, (what + ": timeout").c_str());
       a["timeout_ms"] = Value{static_cast<std::int64_t>(secs * 1000)};
     } else if (!lua_isnil(L, -1)) {
-      if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) < 0 || lua_tonumber(L, -1) != lua_tonumber(L, -1))
+      if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) < 0 ||
+          lua_tonumber(L, -1) != lua_tonumber(L, -1))
         raise(L, fmt::format("{}: timeout_ms must be a non-negative number", what));
       a["timeout_ms"] = Value{static_cast<std::int64_t>(lua_tonumber(L, -1))};
     }
@@ -214,8 +218,10 @@ int vm_read_file(lua_State* L) {
   p["path"] = Value{std::string(luaL_checkstring(L, 2))};
   Value v = call_op(L, agent, "read_file", Value{std::move(p)}, "read_file");
   auto& data = proto::field(v, "data");
-  if (auto b = data.as_bytes()) lua_pushlstring(L, b->data.data(), b->data.size());
-  else lua_pushstring(L, proto::bytes_field(v, "data").c_str());
+  if (auto b = data.as_bytes())
+    lua_pushlstring(L, b->data.data(), b->data.size());
+  else
+    lua_pushstring(L, proto::bytes_field(v, "data").c_str());
   return 1;
 }
 
@@ -239,7 +245,9 @@ int vm_push_file(lua_State* L) {
       host = std::filesystem::path(ar.source + 1).parent_path() / host;
   }
   std::ifstream in(host, std::ios::binary);
-  if (!in) raise(L, fmt::format("vm:push_file: cannot read host file `{}`: {}", host.string(), std::strerror(errno)));
+  if (!in)
+    raise(L, fmt::format("vm:push_file: cannot read host file `{}`: {}", host.string(),
+                         std::strerror(errno)));
   std::stringstream ss;
   ss << in.rdbuf();
   proto::Map p;
@@ -281,7 +289,8 @@ int vm_mkdir(lua_State* L) {
     lua_getfield(L, 3, "parents");
     parents = lua_toboolean(L, -1);
     lua_getfield(L, 3, "perm");
-    if (lua_isinteger(L, -1)) p["create_perm"] = Value{static_cast<std::int64_t>(lua_tointeger(L, -1))};
+    if (lua_isinteger(L, -1))
+      p["create_perm"] = Value{static_cast<std::int64_t>(lua_tointeger(L, -1))};
     lua_pop(L, 2);
   }
   p["parents"] = Value{parents};
@@ -350,9 +359,11 @@ int vm_syscall(lua_State* L) {
       for (lua_Integer i = 1, n = luaL_len(L, -1); i <= n; ++i) {
         lua_rawgeti(L, -1, i);
         proto::Map m;
-        for (auto [key, off] : {std::pair{"parent", 1}, std::pair{"child", 1}, std::pair{"offset", 0}}) {
+        for (auto [key, off] :
+             {std::pair{"parent", 1}, std::pair{"child", 1}, std::pair{"offset", 0}}) {
           lua_getfield(L, -1, key);
-          m[key] = Value{static_cast<std::int64_t>(lua_tointeger(L, -1) - off)};  // 1-based -> 0-based
+          m[key] =
+              Value{static_cast<std::int64_t>(lua_tointeger(L, -1) - off)};  // 1-based -> 0-based
           lua_pop(L, 1);
         }
         nested.push_back(Value{std::move(m)});
@@ -420,11 +431,17 @@ int vm_tail_file(lua_State* L) {
     lua_getfield(L, 3, "start");
     if (lua_type(L, -1) == LUA_TSTRING) {
       std::string s = lua_tostring(L, -1);
-      if (s == "beginning" || s == "start") start["kind"] = Value{"beginning"};
-      else if (s != "end") raise(L, fmt::format("vm:tail_file: start must be \"end\", \"beginning\" or a byte offset, got `{}`", s));
+      if (s == "beginning" || s == "start")
+        start["kind"] = Value{"beginning"};
+      else if (s != "end")
+        raise(L,
+              fmt::format(
+                  "vm:tail_file: start must be \"end\", \"beginning\" or a byte offset, got `{}`",
+                  s));
     } else if (lua_isnumber(L, -1)) {
       double n = lua_tonumber(L, -1);
-      if (n != n || n == HUGE_VAL || n == -HUGE_VAL) raise(L, "vm:tail_file: start must be a finite number");
+      if (n != n || n == HUGE_VAL || n == -HUGE_VAL)
+        raise(L, "vm:tail_file: start must be a finite number");
       auto off = static_cast<std::int64_t>(n);
       if (off < 0) {
         // N bytes before the current end of file, resolved by a stat, clamped at 0.
@@ -479,13 +496,20 @@ int inert_while_listing(lua_State* L) {
 
 void register_guest_methods(lua_State* L, int idx) {
   idx = lua_absindex(L, idx);
-  static const luaL_Reg fns[] = {{"run", guarded<vm_run>},           {"read_file", guarded<vm_read_file>},
-                                 {"write_file", guarded<vm_write_file>}, {"push_file", guarded<vm_push_file>},
-                                 {"stat", guarded<vm_stat>},         {"listdir", guarded<vm_listdir>},
-                                 {"mkdir", guarded<vm_mkdir>},       {"unlink", guarded<vm_unlink>},
-                                 {"rename", guarded<vm_rename>},     {"syscall", guarded<vm_syscall>},
-                                 {"read_mem", guarded<vm_read_mem>}, {"tail_file", guarded<vm_tail_file>},
-                                 {"pause", guarded<vm_pause>},       {"resume", guarded<vm_resume>},
+  static const luaL_Reg fns[] = {{"run", guarded<vm_run>},
+                                 {"read_file", guarded<vm_read_file>},
+                                 {"write_file", guarded<vm_write_file>},
+                                 {"push_file", guarded<vm_push_file>},
+                                 {"stat", guarded<vm_stat>},
+                                 {"listdir", guarded<vm_listdir>},
+                                 {"mkdir", guarded<vm_mkdir>},
+                                 {"unlink", guarded<vm_unlink>},
+                                 {"rename", guarded<vm_rename>},
+                                 {"syscall", guarded<vm_syscall>},
+                                 {"read_mem", guarded<vm_read_mem>},
+                                 {"tail_file", guarded<vm_tail_file>},
+                                 {"pause", guarded<vm_pause>},
+                                 {"resume", guarded<vm_resume>},
                                  {nullptr, nullptr}};
   for (const luaL_Reg* f = fns; f->name; ++f) {
     lua_pushcfunction(L, f->func);

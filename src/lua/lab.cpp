@@ -2,8 +2,8 @@
 #include "lab/lab.hpp"
 
 #include <fmt/format.h>
-#include <lua.hpp>
 
+#include <lua.hpp>
 #include <set>
 
 #include "lua/bindings.hpp"
@@ -114,9 +114,13 @@ int lab_include(lua_State* L) {
   std::vector<std::shared_ptr<lab::Vm>> vms;
   std::vector<LabPtr> labs;
   auto take = [&](int idx) {
-    if (auto v = test_shared<lab::Vm>(L, idx, kVmMeta)) vms.push_back(*v);
-    else if (auto l = test_shared<lab::Lab>(L, idx, kLabMeta)) labs.push_back(*l);
-    else raise(L, fmt::format("lab:include: expected a VM or lab (or a list of them), got {}", type_of(L, idx)));
+    if (auto v = test_shared<lab::Vm>(L, idx, kVmMeta))
+      vms.push_back(*v);
+    else if (auto l = test_shared<lab::Lab>(L, idx, kLabMeta))
+      labs.push_back(*l);
+    else
+      raise(L, fmt::format("lab:include: expected a VM or lab (or a list of them), got {}",
+                           type_of(L, idx)));
   };
   if (lua_istable(L, 2) && !luaL_testudata(L, 2, kVmMeta)) {
     for (lua_Integer i = 1, n = luaL_len(L, 2); i <= n; ++i) {
@@ -147,9 +151,12 @@ int lab_include(lua_State* L) {
 int lab_remove(lua_State* L) {
   auto& lab = check_lab(L, "lab:remove");
   std::string name;
-  if (auto v = test_shared<lab::Vm>(L, 2, kVmMeta)) name = (*v)->name();
-  else if (auto l = test_shared<lab::Lab>(L, 2, kLabMeta)) name = (*l)->name();
-  else name = luaL_checkstring(L, 2);
+  if (auto v = test_shared<lab::Vm>(L, 2, kVmMeta))
+    name = (*v)->name();
+  else if (auto l = test_shared<lab::Lab>(L, 2, kLabMeta))
+    name = (*l)->name();
+  else
+    name = luaL_checkstring(L, 2);
   lab->remove(name);
   return 0;
 }
@@ -167,10 +174,12 @@ int lab_shutdown(lua_State* L) {
   return 0;
 }
 
+// Checks every member first, so a refusal leaves no VM half-paused; then applies the change.
 int lab_pause_resume(lua_State* L, lab::VmOp op, const char* what) {
   auto& lab = check_lab(L, what);
   for (auto& vm : lab->vms())
     if (auto r = vm->refusal(op)) raise(L, fmt::format("{}: vm `{}`: {}", what, vm->name(), *r));
+  for (auto& vm : lab->vms()) op == lab::VmOp::Pause ? vm->pause() : vm->resume();
   return 0;
 }
 int lab_pause(lua_State* L) { return lab_pause_resume(L, lab::VmOp::Pause, "lab:pause"); }
@@ -182,7 +191,8 @@ int lab_claim(lua_State* L) {
   auto& ctx = context(L);
   lua_pushnil(L);
   while (lua_next(L, 2)) {
-    std::string key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : luaL_tolstring(L, -2, nullptr);
+    std::string key =
+        lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : luaL_tolstring(L, -2, nullptr);
     if (lua_type(L, -2) != LUA_TSTRING) lua_pop(L, 1);
     if (key != "memory" && key != "cpus")
       raise(L, fmt::format("lab:claim: unknown key `{}` (accepted keys: memory, cpus)", key));
@@ -211,7 +221,8 @@ int lab_barrier(lua_State* L) {
   auto& ctx = context(L);
   auto [it, fresh] = ctx.barriers.emplace(name, count);
   if (!fresh && it->second != count) {
-    fmt::print(stderr, "provium: warning: {}: barrier `{}` was created with count {}, called with {}\n",
+    fmt::print(stderr,
+               "provium: warning: {}: barrier `{}` was created with count {}, called with {}\n",
                ctx.file, name, it->second, count);
     lua_pushboolean(L, 0);
     return 1;
@@ -242,9 +253,12 @@ int lab_not_yet(lua_State* L) {
     // Listing: fixtures resolve to placeholder VMs so file scope can go on declaring tests.
     std::string w = what;
     if (w == "lab:vm_fixture" || w == "lab:lab_fixture") {
-      std::string name = lua_isstring(L, 2) ? lua_tostring(L, 2) : lua_isstring(L, 1) ? lua_tostring(L, 1) : "fixture";
+      std::string name = lua_isstring(L, 2)   ? lua_tostring(L, 2)
+                         : lua_isstring(L, 1) ? lua_tostring(L, 1)
+                                              : "fixture";
       if (w == "lab:vm_fixture")
-        push_vm(L, std::make_shared<lab::Vm>(name, "<fixture>", "provium", 0, 0, events::MetaMap{}));
+        push_vm(L,
+                std::make_shared<lab::Vm>(name, "<fixture>", "provium", 0, 0, events::MetaMap{}));
       else
         push_lab(L, std::make_shared<lab::Lab>(name));
       return 1;
@@ -277,8 +291,10 @@ int lab_index(lua_State* L) {
   std::string key = lua_tostring(L, 2);
   auto& ctx = context(L);
   if (key == "timeout") {
-    if (ctx.default_test_timeout) lua_pushnumber(L, *ctx.default_test_timeout);
-    else lua_pushnil(L);
+    if (ctx.default_test_timeout)
+      lua_pushnumber(L, *ctx.default_test_timeout);
+    else
+      lua_pushnil(L);
     return 1;
   }
   if (key == "reset_between_tests") {
@@ -309,7 +325,8 @@ int lab_newindex(lua_State* L) {
     ctx.default_test_timeout = opt_duration(L, 3, "provium.timeout");
   } else {
     if (!lua_isboolean(L, 3) && !lua_isnil(L, 3))
-      raise(L, fmt::format("provium.reset_between_tests must be true or false, got {}", type_of(L, 3)));
+      raise(L, fmt::format("provium.reset_between_tests must be true or false, got {}",
+                           type_of(L, 3)));
     ctx.reset_between_tests = lua_toboolean(L, 3);
   }
   return 0;
@@ -320,24 +337,23 @@ int lab_newindex(lua_State* L) {
 void push_lab(lua_State* L, const std::shared_ptr<lab::Lab>& lab) { push_shared(L, lab, kLabMeta); }
 
 void register_lab(lua_State* L) {
-  static const luaL_Reg methods[] = {
-      {"vm", guarded<lab_vm>},
-      {"lab", guarded<lab_lab>},
-      {"include", guarded<lab_include>},
-      {"remove", guarded<lab_remove>},
-      {"members", guarded<lab_members>},
-      {"vm_names", guarded<lab_vm_names>},
-      {"bridge_names", guarded<lab_bridge_names>},
-      {"sub_lab_names", guarded<lab_sub_lab_names>},
-      {"name", guarded<lab_name>},
-      {"boot", guarded<lab_boot>},
-      {"shutdown", guarded<lab_shutdown>},
-      {"pause", guarded<lab_pause>},
-      {"resume", guarded<lab_resume>},
-      {"claim", guarded<lab_claim>},
-      {"barrier", guarded<lab_barrier>},
-      {"depends_on_file", guarded<lab_depends_on_file>},
-      {nullptr, nullptr}};
+  static const luaL_Reg methods[] = {{"vm", guarded<lab_vm>},
+                                     {"lab", guarded<lab_lab>},
+                                     {"include", guarded<lab_include>},
+                                     {"remove", guarded<lab_remove>},
+                                     {"members", guarded<lab_members>},
+                                     {"vm_names", guarded<lab_vm_names>},
+                                     {"bridge_names", guarded<lab_bridge_names>},
+                                     {"sub_lab_names", guarded<lab_sub_lab_names>},
+                                     {"name", guarded<lab_name>},
+                                     {"boot", guarded<lab_boot>},
+                                     {"shutdown", guarded<lab_shutdown>},
+                                     {"pause", guarded<lab_pause>},
+                                     {"resume", guarded<lab_resume>},
+                                     {"claim", guarded<lab_claim>},
+                                     {"barrier", guarded<lab_barrier>},
+                                     {"depends_on_file", guarded<lab_depends_on_file>},
+                                     {nullptr, nullptr}};
   luaL_newmetatable(L, kLabMeta);
   luaL_newlib(L, methods);
   for (const char* fn : {"pack", "unpack"}) {

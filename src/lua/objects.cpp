@@ -1,12 +1,12 @@
 // Objects returned by guest operations: RunResult, Process (run_async), Stream, File, Clock
 // (REFERENCE §5.5-5.10). Closable ones register with the current scope for teardown.
 #include <fmt/format.h>
-#include <lua.hpp>
 
-#include <csignal>
 #include <algorithm>
 #include <cmath>
+#include <csignal>
 #include <cstring>
+#include <lua.hpp>
 
 #include "lua/context.hpp"
 #include "lua/guest.hpp"
@@ -34,7 +34,8 @@ int rr_ok(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_getfield(L, 1, "status");
   lua_getfield(L, 1, "exit_code");
-  bool ok = lua_isstring(L, -2) && std::string(lua_tostring(L, -2)) == "exited" && lua_tointeger(L, -1) == 0;
+  bool ok = lua_isstring(L, -2) && std::string(lua_tostring(L, -2)) == "exited" &&
+            lua_tointeger(L, -1) == 0;
   lua_pushboolean(L, ok);
   return 1;
 }
@@ -51,14 +52,17 @@ int rr_assert_ok(lua_State* L) {
   lua_getfield(L, 1, "exit_code");
   auto code = lua_tointeger(L, -1);
   lua_getfield(L, 1, "signal");
-  std::string how = status == "signalled" ? fmt::format("signalled ({})", signal_name(static_cast<int>(lua_tointeger(L, -1))))
-                    : status == "timed_out" ? std::string("timed out")
-                                            : fmt::format("exit code {}", code);
+  std::string how =
+      status == "signalled"
+          ? fmt::format("signalled ({})", signal_name(static_cast<int>(lua_tointeger(L, -1))))
+      : status == "timed_out" ? std::string("timed out")
+                              : fmt::format("exit code {}", code);
   lua_getfield(L, 1, "stdout");
   lua_getfield(L, 1, "stderr");
   std::string msg = lua_isstring(L, 2) ? std::string(lua_tostring(L, 2)) + ": " : "";
   msg += fmt::format("command failed: {} (status {})\nstdout:\n{}\nstderr:\n{}", how, status,
-                     lua_tostring(L, -2) ? lua_tostring(L, -2) : "", lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+                     lua_tostring(L, -2) ? lua_tostring(L, -2) : "",
+                     lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
   raise(L, msg);
 }
 
@@ -72,7 +76,9 @@ struct StreamUd {
   bool closed = false;
 };
 
-StreamUd& check_stream(lua_State* L) { return *static_cast<StreamUd*>(luaL_checkudata(L, 1, kStreamMeta)); }
+StreamUd& check_stream(lua_State* L) {
+  return *static_cast<StreamUd*>(luaL_checkudata(L, 1, kStreamMeta));
+}
 
 int stream_gc(lua_State* L) {
   auto* s = static_cast<StreamUd*>(lua_touserdata(L, 1));
@@ -134,7 +140,8 @@ int stream_read_until_impl(lua_State* L, bool keep) {
       lua_pushlstring(L, out.data(), out.size());
       return 1;
     }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) raise(L, fmt::format("read_until timed out waiting for `{}`", needle));
     auto c = pull(L, s, left);
     if (!c) raise(L, fmt::format("read_until timed out waiting for `{}`", needle));
@@ -157,7 +164,8 @@ int stream_drain(lua_State* L) {
   }
   auto deadline = std::chrono::steady_clock::now() + t;
   while (!s.closed) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
     // "until quiet": a short gap with no data ends the drain early.
     auto c = pull(L, s, std::min(left, std::chrono::milliseconds(100)));
@@ -210,7 +218,9 @@ struct ProcessUd {
   bool closed = false;
 };
 
-ProcessUd& check_proc(lua_State* L) { return *static_cast<ProcessUd*>(luaL_checkudata(L, 1, kProcessMeta)); }
+ProcessUd& check_proc(lua_State* L) {
+  return *static_cast<ProcessUd*>(luaL_checkudata(L, 1, kProcessMeta));
+}
 
 int proc_gc(lua_State* L) {
   static_cast<ProcessUd*>(lua_touserdata(L, 1))->~ProcessUd();
@@ -225,7 +235,10 @@ Value handle_payload(std::int64_t h) {
 
 void check_live(lua_State* L, ProcessUd& p, const char* method) {
   if (p.consumed)
-    raise(L, fmt::format("proc:{}: the process handle was consumed by wait(); its result was already returned", method));
+    raise(L,
+          fmt::format(
+              "proc:{}: the process handle was consumed by wait(); its result was already returned",
+              method));
 }
 
 int proc_wait(lua_State* L) {
@@ -259,7 +272,8 @@ int proc_kill(lua_State* L) {
 int proc_pid(lua_State* L) {
   auto& p = check_proc(L);
   check_live(L, p, "pid");
-  lua_pushinteger(L, *call_op(L, p.agent, "get_pid", handle_payload(p.handle), "proc:pid").as_int());
+  lua_pushinteger(L,
+                  *call_op(L, p.agent, "get_pid", handle_payload(p.handle), "proc:pid").as_int());
   return 1;
 }
 
@@ -305,7 +319,8 @@ int proc_stream(lua_State* L, const char* channel) {
   std::shared_ptr<client::StreamChannel> ch;
   std::string err;
   try {
-    ch = p.agent->open_stream("proc_stream", Value{std::move(m)}, fmt::format("proc:{}_stream", channel));
+    ch = p.agent->open_stream("proc_stream", Value{std::move(m)},
+                              fmt::format("proc:{}_stream", channel));
   } catch (const std::exception& e) {
     err = e.what();
   }
@@ -353,13 +368,16 @@ std::shared_ptr<client::AgentClient> clock_agent(lua_State* L, const char* metho
 std::int64_t finite_ns(lua_State* L, int idx, const char* what) {
   if (lua_isinteger(L, idx)) return lua_tointeger(L, idx) * 1000000000;
   double v = luaL_checknumber(L, idx);
-  if (!std::isfinite(v)) raise(L, fmt::format("{}: value must be a finite number (got {})", what, std::isnan(v) ? "NaN" : "inf"));
+  if (!std::isfinite(v))
+    raise(L, fmt::format("{}: value must be a finite number (got {})", what,
+                         std::isnan(v) ? "NaN" : "inf"));
   return static_cast<std::int64_t>(v * 1e9);
 }
 
 int clock_get_ns(lua_State* L) {
   auto a = clock_agent(L, "get_ns");
-  lua_pushinteger(L, proto::int_field(call_op(L, a, "get_time", Value{proto::Map{}}, "clock:get_ns"), "ns"));
+  lua_pushinteger(
+      L, proto::int_field(call_op(L, a, "get_time", Value{proto::Map{}}, "clock:get_ns"), "ns"));
   return 1;
 }
 int clock_get(lua_State* L) {
@@ -421,21 +439,6 @@ int vm_run_async(lua_State* L) {
   return 1;
 }
 
-void new_meta(lua_State* L, const char* name, const luaL_Reg* methods, lua_CFunction gc, lua_CFunction tostr) {
-  luaL_newmetatable(L, name);
-  luaL_newlib(L, methods);
-  lua_setfield(L, -2, "__index");
-  if (gc) {
-    lua_pushcfunction(L, gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  if (tostr) {
-    lua_pushcfunction(L, tostr);
-    lua_setfield(L, -2, "__tostring");
-  }
-  lua_pop(L, 1);
-}
-
 }  // namespace
 
 int parse_signal(lua_State* L, int idx, const char* method, int dflt) {
@@ -447,15 +450,17 @@ int parse_signal(lua_State* L, int idx, const char* method, int dflt) {
   if (!low.empty() && std::all_of(low.begin(), low.end(), ::isdigit)) return std::stoi(low);
   if (low.starts_with("sig")) low = low.substr(3);
   static const std::pair<const char*, int> names[] = {
-      {"term", SIGTERM}, {"kill", SIGKILL}, {"int", SIGINT},   {"hup", SIGHUP},   {"quit", SIGQUIT},
-      {"stop", SIGSTOP}, {"cont", SIGCONT}, {"usr1", SIGUSR1}, {"usr2", SIGUSR2}, {"alrm", SIGALRM},
-      {"pipe", SIGPIPE}, {"chld", SIGCHLD}, {"winch", SIGWINCH}};
+      {"term", SIGTERM},  {"kill", SIGKILL}, {"int", SIGINT},   {"hup", SIGHUP},
+      {"quit", SIGQUIT},  {"stop", SIGSTOP}, {"cont", SIGCONT}, {"usr1", SIGUSR1},
+      {"usr2", SIGUSR2},  {"alrm", SIGALRM}, {"pipe", SIGPIPE}, {"chld", SIGCHLD},
+      {"winch", SIGWINCH}};
   for (auto& [n, v] : names)
     if (low == n) return v;
   raise(L, fmt::format("{}: unknown signal name `{}`", method, s));
 }
 
-void push_run_result(lua_State* L, const Value& ok, const std::string& out_prefix, const std::string& err_prefix) {
+void push_run_result(lua_State* L, const Value& ok, const std::string& out_prefix,
+                     const std::string& err_prefix) {
   auto& status = proto::field(ok, "status");
   std::string kind = proto::str_field(status, "kind");
   lua_createtable(L, 0, 7);
@@ -467,7 +472,9 @@ void push_run_result(lua_State* L, const Value& ok, const std::string& out_prefi
   lua_setfield(L, -2, "stderr");
   lua_pushstring(L, kind.c_str());
   lua_setfield(L, -2, "status");
-  std::int64_t code = kind == "exited" ? proto::int_field(status, "value") : kind == "signalled" ? -1 : -2;
+  std::int64_t code = kind == "exited"      ? proto::int_field(status, "value")
+                      : kind == "signalled" ? -1
+                                            : -2;
   lua_pushinteger(L, code);
   lua_setfield(L, -2, "exit_code");
   if (kind == "signalled") {
@@ -479,43 +486,59 @@ void push_run_result(lua_State* L, const Value& ok, const std::string& out_prefi
   luaL_setmetatable(L, kRunResultMeta);
 }
 
-void push_stream(lua_State* L, std::shared_ptr<client::StreamChannel> ch, std::string kind, std::string detail) {
+void push_stream(lua_State* L, std::shared_ptr<client::StreamChannel> ch, std::string kind,
+                 std::string detail) {
   auto* s = static_cast<StreamUd*>(lua_newuserdatauv(L, sizeof(StreamUd), 0));
   new (s) StreamUd{std::move(ch), {}, std::move(kind), std::move(detail), {}, 0, false};
   // Creation site: the first *.test.lua / *.fixture.lua frame on the stack, else the caller.
   lua_Debug ar;
   for (int level = 1; lua_getstack(L, level, &ar); ++level) {
     lua_getinfo(L, "Sl", &ar);
-    std::string src = ar.source[0] == '@' ? ar.source + 1 : "";
-    if (src.ends_with(".test.lua") || src.ends_with(".fixture.lua") || (level == 1 && !src.empty())) {
+    if (ar.source[0] != '@') continue;
+    std::string src = ar.source + 1;
+    bool test_file = src.ends_with(".test.lua") || src.ends_with(".fixture.lua");
+    if (s->site_file.empty() || test_file) {
       s->site_file = src;
       s->site_line = ar.currentline;
-      if (level > 1 || src.ends_with(".lua")) break;
     }
+    if (test_file) break;
   }
   luaL_setmetatable(L, kStreamMeta);
   register_resource(L, -1, "stream");
 }
 
 void register_guest_objects(lua_State* L) {
-  static const luaL_Reg rr[] = {{"ok", guarded<rr_ok>}, {"assert_ok", guarded<rr_assert_ok>}, {nullptr, nullptr}};
+  static const luaL_Reg rr[] = {
+      {"ok", guarded<rr_ok>}, {"assert_ok", guarded<rr_assert_ok>}, {nullptr, nullptr}};
   new_meta(L, kRunResultMeta, rr, nullptr, nullptr);
-  static const luaL_Reg st[] = {{"next", guarded<stream_next>},     {"read_until", guarded<stream_read_until>},
-                                {"expect", guarded<stream_expect>}, {"drain", guarded<stream_drain>},
-                                {"close", guarded<stream_close>},   {"eof", guarded<stream_eof>},
-                                {"creation_site", guarded<stream_creation_site>}, {nullptr, nullptr}};
+  static const luaL_Reg st[] = {{"next", guarded<stream_next>},
+                                {"read_until", guarded<stream_read_until>},
+                                {"expect", guarded<stream_expect>},
+                                {"drain", guarded<stream_drain>},
+                                {"close", guarded<stream_close>},
+                                {"eof", guarded<stream_eof>},
+                                {"creation_site", guarded<stream_creation_site>},
+                                {nullptr, nullptr}};
   new_meta(L, kStreamMeta, st, stream_gc, guarded<stream_tostring>);
-  static const luaL_Reg pr[] = {{"wait", guarded<proc_wait>},          {"kill", guarded<proc_kill>},
-                                {"signal", guarded<proc_kill>},        {"pid", guarded<proc_pid>},
-                                {"handle", guarded<proc_handle>},      {"status", guarded<proc_status>},
-                                {"stdin_write", guarded<proc_stdin_write>}, {"close_stdin", guarded<proc_close_stdin>},
+  static const luaL_Reg pr[] = {{"wait", guarded<proc_wait>},
+                                {"kill", guarded<proc_kill>},
+                                {"signal", guarded<proc_kill>},
+                                {"pid", guarded<proc_pid>},
+                                {"handle", guarded<proc_handle>},
+                                {"status", guarded<proc_status>},
+                                {"stdin_write", guarded<proc_stdin_write>},
+                                {"close_stdin", guarded<proc_close_stdin>},
                                 {"stdout_stream", guarded<proc_stdout_stream>},
                                 {"stderr_stream", guarded<proc_stderr_stream>},
-                                {"close", guarded<proc_close>},        {nullptr, nullptr}};
+                                {"close", guarded<proc_close>},
+                                {nullptr, nullptr}};
   new_meta(L, kProcessMeta, pr, proc_gc, nullptr);
-  static const luaL_Reg cl[] = {{"get", guarded<clock_get>},       {"get_ns", guarded<clock_get_ns>},
-                                {"set", guarded<clock_set>},       {"set_ns", guarded<clock_set_ns>},
-                                {"advance", guarded<clock_advance>}, {"sleep", guarded<clock_sleep>},
+  static const luaL_Reg cl[] = {{"get", guarded<clock_get>},
+                                {"get_ns", guarded<clock_get_ns>},
+                                {"set", guarded<clock_set>},
+                                {"set_ns", guarded<clock_set_ns>},
+                                {"advance", guarded<clock_advance>},
+                                {"sleep", guarded<clock_sleep>},
                                 {nullptr, nullptr}};
   new_meta(L, kClockMeta, cl, gc_shared<lab::Vm>, nullptr);
 }

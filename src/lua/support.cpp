@@ -41,8 +41,26 @@ double check_duration(lua_State* L, int idx, const char* what) {
     if (!p) raise(L, fmt::format("{}: {}", what, p.error));
     return *p.value;
   }
-  raise(L, fmt::format("{}: expected a duration (number of seconds or a string like \"500ms\"), got {}",
-                       what, type_of(L, idx)));
+  raise(L, fmt::format(
+               "{}: expected a duration (number of seconds or a string like \"500ms\"), got {}",
+               what, type_of(L, idx)));
+}
+
+void new_meta(lua_State* L, const char* name, const luaL_Reg* methods, lua_CFunction gc,
+              lua_CFunction tostr) {
+  luaL_newmetatable(L, name);
+  lua_newtable(L);
+  luaL_setfuncs(L, methods, 0);
+  lua_setfield(L, -2, "__index");
+  if (gc) {
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  if (tostr) {
+    lua_pushcfunction(L, tostr);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_pop(L, 1);
 }
 
 bool push_cached(lua_State* L, const void* key) {

@@ -2,15 +2,14 @@
 // reading durations, and userdata boxing of shared_ptr-owned objects.
 #pragma once
 
-#include <lua.hpp>
+#include <fmt/format.h>
 
 #include <exception>
+#include <lua.hpp>
 #include <memory>
 #include <new>
 #include <optional>
 #include <string>
-
-#include <fmt/format.h>
 
 namespace provium::lua {
 
@@ -34,6 +33,10 @@ int guarded(lua_State* L) {
 double check_duration(lua_State* L, int idx, const char* what);
 std::optional<double> opt_duration(lua_State* L, int idx, const char* what);
 
+/// Creates metatable `name` with `methods` as __index and the optional __gc / __tostring.
+void new_meta(lua_State* L, const char* name, const luaL_Reg* methods, lua_CFunction gc,
+              lua_CFunction tostr = nullptr);
+
 /// Lua type name of the value at idx, for messages.
 std::string type_of(lua_State* L, int idx);
 
@@ -50,7 +53,9 @@ std::shared_ptr<T>* test_shared(lua_State* L, int idx, const char* tname) {
 template <typename T>
 const std::shared_ptr<T>& check_shared(lua_State* L, int idx, const char* tname, const char* what) {
   auto* p = test_shared<T>(L, idx, tname);
-  if (!p) raise(L, fmt::format("{}: expected {} as argument #{}, got {}", what, tname, idx, type_of(L, idx)));
+  if (!p)
+    raise(L, fmt::format("{}: expected {} as argument #{}, got {}", what, tname, idx,
+                         type_of(L, idx)));
   return *p;
 }
 

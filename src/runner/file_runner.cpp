@@ -45,12 +45,16 @@ std::vector<TestDecl> collect_tests(lua_State* L) {
     if (!lua_isnil(L, -1)) {
       if (lua_type(L, -1) == LUA_TNUMBER) {
         auto p = util::check_duration_seconds(lua_tonumber(L, -1));
-        if (p) d.timeout = *p.value;
-        else d.meta_problems.push_back("meta.timeout: " + p.error);
+        if (p)
+          d.timeout = *p.value;
+        else
+          d.meta_problems.push_back("meta.timeout: " + p.error);
       } else if (lua_type(L, -1) == LUA_TSTRING) {
         auto p = util::parse_duration_seconds(lua_tostring(L, -1));
-        if (p) d.timeout = *p.value;
-        else d.meta_problems.push_back("meta.timeout: " + p.error);
+        if (p)
+          d.timeout = *p.value;
+        else
+          d.meta_problems.push_back("meta.timeout: " + p.error);
       } else {
         d.meta_problems.push_back(fmt::format(
             "meta.timeout must be a number of seconds or a duration string like \"30s\", got {}",
@@ -73,13 +77,13 @@ std::vector<TestDecl> collect_tests(lua_State* L) {
   return out;
 }
 
-
 void report_teardown_errors(lua_State* L, const std::string& file) {
   // The close functions return a list of error strings; teardown itself never raises.
   if (lua_istable(L, -1)) {
     for (lua_Integer i = 1, n = luaL_len(L, -1); i <= n; ++i) {
       lua_rawgeti(L, -1, i);
-      fmt::print(stderr, "provium: {}: {}\n", file, lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+      fmt::print(stderr, "provium: {}: {}\n", file,
+                 lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
       lua_pop(L, 1);
     }
   }
@@ -119,8 +123,10 @@ void set_in_test(lua_State* L, lua::FileContext& ctx, const std::string* name) {
   ctx.in_test = name != nullptr;
   lua_pushboolean(L, name != nullptr);
   lua_setglobal(L, "_provium_in_test");
-  if (name) lua_pushstring(L, name->c_str());
-  else lua_pushnil(L);
+  if (name)
+    lua_pushstring(L, name->c_str());
+  else
+    lua_pushnil(L);
   lua_setglobal(L, "_provium_current_test");
 }
 
@@ -170,7 +176,6 @@ class Runner {
     ctx_.file = file_.display;
     ctx_.abs_path = file_.abs.string();
     ctx_.root_lab = std::make_shared<lab::Lab>("provium");
-    ctx_.current_lab = ctx_.root_lab;
     lua::FileState st(&ctx_, s_.roots);
     lua_State* L = st.L();
 
@@ -185,11 +190,10 @@ class Runner {
       return;
     }
     auto tests = collect_tests(L);
-    const char* todo = nullptr;
+    std::optional<std::string> todo;  // todo(reason) at file scope skips every test
     lua_getglobal(L, "_provium_file_skipped");
     lua_call(L, 0, 1);
-    std::string todo_reason = lua_isstring(L, -1) ? lua_tostring(L, -1) : "";
-    if (lua_isstring(L, -1)) todo = todo_reason.c_str();
+    if (lua_isstring(L, -1)) todo = lua_tostring(L, -1);
     lua_pop(L, 1);
 
     bool poisoned = false;
@@ -204,7 +208,7 @@ class Runner {
         tr.message = kPoisoned;
       } else if (todo) {
         tr.status = TestStatus::Skipped;
-        tr.message = todo_reason;
+        tr.message = *todo;
       } else if (auto skip = s_.filter ? s_.filter->skip_reason(t.meta) : std::nullopt) {
         tr.status = TestStatus::Skipped;
         tr.message = *skip;
@@ -226,12 +230,15 @@ class Runner {
           r.status = FileStatus::Crashed;
         }
       }
-      if ((!tr.ran || !t.meta_problems.empty()) && s_.observer) s_.observer->test_finished(file_, tr);
+      if ((!tr.ran || !t.meta_problems.empty()) && s_.observer)
+        s_.observer->test_finished(file_, tr);
       r.tests.push_back(std::move(tr));
       luaL_unref(L, LUA_REGISTRYINDEX, t.ref);
     }
-    if (intr_.kind() == InterruptKind::FileTimeout) r.status = FileStatus::TimedOut;
-    else if (r.status == FileStatus::Passed && !r.passed()) r.status = FileStatus::Failed;
+    if (intr_.kind() == InterruptKind::FileTimeout)
+      r.status = FileStatus::TimedOut;
+    else if (r.status == FileStatus::Passed && !r.passed())
+      r.status = FileStatus::Failed;
     teardown_file(st);
     if (intr_.kind() == InterruptKind::FileTimeout) r.status = FileStatus::TimedOut;
   }
@@ -245,8 +252,8 @@ class Runner {
       r.chunk_error = intr_.message();
     } else {
       r.status = FileStatus::Failed;
-      r.chunk_error = err.skip ? fmt::format("t:skip called at file scope: {}", err.skip_reason)
-                               : err.message;
+      r.chunk_error =
+          err.skip ? fmt::format("t:skip called at file scope: {}", err.skip_reason) : err.message;
       if (!err.skip) r.chunk_traceback = err.traceback;
     }
   }
@@ -264,7 +271,6 @@ class Runner {
     }
     // Enter the test scope: `provium` becomes test:<name>, falling through to the root.
     auto scope = std::make_shared<lab::Lab>("test:" + t.name, ctx_.root_lab);
-    ctx_.current_lab = scope;
     set_in_test(L, ctx_, &t.name);
     lua_getglobal(L, "_provium_open_test_scope");
     lua_call(L, 0, 0);
@@ -327,7 +333,6 @@ class Runner {
     HookPause pause(L);
     lua::push_lab(L, ctx_.root_lab);
     lua_setglobal(L, "provium");
-    ctx_.current_lab = ctx_.root_lab;
     set_in_test(L, ctx_, nullptr);
     lua_gc(L, LUA_GCCOLLECT);
     lua_gc(L, LUA_GCCOLLECT);

@@ -31,15 +31,16 @@ constexpr auto kListTimeout = std::chrono::seconds(10);
 
 }  // namespace
 
-ListedFile list_file(const TestFile& file, const config::Config& cfg, const std::vector<std::string>& roots) {
+ListedFile list_file(const TestFile& file, const config::Config& cfg,
+                     const std::vector<std::string>& roots) {
   ListedFile out;
   out.file = file;
   Interrupt interrupt;
   Watchdog watchdog;
-  auto handle = watchdog.add(&interrupt, Clock::now() + kListTimeout,
-                             fmt::format("listing timed out after {}s (file scope never finished)",
-                                         kListTimeout.count()),
-                             nullptr);
+  auto handle = watchdog.add(
+      &interrupt, Clock::now() + kListTimeout,
+      fmt::format("listing timed out after {}s (file scope never finished)", kListTimeout.count()),
+      nullptr);
   try {
     lua::FileContext ctx;
     ctx.config = &cfg;
@@ -48,7 +49,6 @@ ListedFile list_file(const TestFile& file, const config::Config& cfg, const std:
     ctx.file = file.display;
     ctx.abs_path = file.abs.string();
     ctx.root_lab = std::make_shared<lab::Lab>("provium");
-    ctx.current_lab = ctx.root_lab;
     lua::FileState st(&ctx, roots);
     lua_State* L = st.L();
     if (luaL_dostring(L, kInertLua) != LUA_OK) throw std::runtime_error(lua_tostring(L, -1));

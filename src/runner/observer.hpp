@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "events/meta_value.hpp"
 #include "runner/result.hpp"
@@ -20,6 +21,33 @@ class RunObserver {
   virtual void test_started(const TestFile&, const std::string& /*name*/, const events::MetaMap&) {}
   virtual void test_finished(const TestFile&, const TestResult&) {}
   virtual void file_finished(const FileResult&) {}
+};
+
+/// Fans one observer call out to several.
+class ObserverList : public RunObserver {
+ public:
+  void add(RunObserver* o) {
+    if (o) list_.push_back(o);
+  }
+  void file_started(const TestFile& f) override {
+    for (auto* o : list_) o->file_started(f);
+  }
+  void file_blocked(const TestFile& f, std::uint64_t m, std::uint32_t c,
+                    const std::string& w) override {
+    for (auto* o : list_) o->file_blocked(f, m, c, w);
+  }
+  void test_started(const TestFile& f, const std::string& n, const events::MetaMap& m) override {
+    for (auto* o : list_) o->test_started(f, n, m);
+  }
+  void test_finished(const TestFile& f, const TestResult& t) override {
+    for (auto* o : list_) o->test_finished(f, t);
+  }
+  void file_finished(const FileResult& r) override {
+    for (auto* o : list_) o->file_finished(r);
+  }
+
+ private:
+  std::vector<RunObserver*> list_;
 };
 
 }  // namespace provium::runner

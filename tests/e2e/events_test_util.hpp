@@ -67,21 +67,6 @@ inline void write_file(const fs::path& p, const std::string& content) {
   out << content;
 }
 
-/// The environment of this process with `extra` applied (nullopt unsets).
-inline std::vector<std::string> make_env(const Env& extra) {
-  std::map<std::string, std::optional<std::string>> vars;
-  for (char** e = environ; *e; ++e) {
-    std::string s(*e);
-    auto eq = s.find('=');
-    if (eq != std::string::npos) vars[s.substr(0, eq)] = s.substr(eq + 1);
-  }
-  for (auto& [k, v] : extra) vars[k] = v;
-  std::vector<std::string> out;
-  for (auto& [k, v] : vars)
-    if (v) out.push_back(k + "=" + *v);
-  return out;
-}
-
 /// PATH with the build directory (holding provium and provium-coverage) in front.
 inline std::string path_with_build_dir() {
   const char* p = std::getenv("PATH");
@@ -89,100 +74,10 @@ inline std::string path_with_build_dir() {
 }
 
 /// Runs argv[0] (an absolute path) with cwd, stdin data and a hard time limit.
-inline RunOutput exec_tool(const std::vector<std::string>& argv_in, const fs::path& cwd,
+inline RunOutput exec_tool(const std::vector<std::string>& argv, const fs::path& cwd,
                            const Env& env = {}, const std::string& stdin_data = "",
                            std::chrono::milliseconds limit = std::chrono::seconds(30)) {
-  RunOutput r;
-  int in_pipe[2], out_pipe[2], err_pipe[2];
-  if (pipe2(in_pipe, O_CLOEXEC) != 0 || pipe2(out_pipe, O_CLOEXEC) != 0 ||
-      pipe2(err_pipe, O_CLOEXEC) != 0)
-    throw std::runtime_error("pipe failed");
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in_pipe[0], 0);
-  posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
-  std::vector<std::string> argv_s = {"/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", cwd.string()};
-  argv_s.insert(argv_s.end(), argv_in.begin(), argv_in.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  auto env_s = make_env(env);
-  std::vector<char*> envp;
-  for (auto& e : env_s) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-  pid_t pid;
-  int rc = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  close(in_pipe[0]);
-  close(out_pipe[1]);
-  close(err_pipe[1]);
-  if (rc != 0) throw std::runtime_error(std::string("posix_spawn: ") + std::strerror(rc));
-  int in_fd = in_pipe[1], out_fd = out_pipe[0], err_fd = err_pipe[0];
-  fcntl(in_fd, F_SETFL, O_NONBLOCK);
-  fcntl(out_fd, F_SETFL, O_NONBLOCK);
-  fcntl(err_fd, F_SETFL, O_NONBLOCK);
-  signal(SIGPIPE, SIG_IGN);
-  size_t written = 0;
-  if (stdin_data.empty()) {
-    close(in_fd);
-    in_fd = -1;
-  }
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  auto drain = [](int fd, std::string& into) {
-    char buf[65536];
-    while (true) {
-      ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n > 0) {
-        into.append(buf, static_cast<size_t>(n));
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      return n == 0;
-    }
-  };
-  while (out_fd >= 0 || err_fd >= 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      r.timed_out = true;
-      kill(pid, SIGKILL);
-      break;
-    }
-    pollfd fds[3] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}, {in_fd, POLLOUT, 0}};
-    poll(fds, 3, static_cast<int>(std::min<long long>(left.count(), 100)));
-    if (in_fd >= 0) {
-      ssize_t n = ::write(in_fd, stdin_data.data() + written, stdin_data.size() - written);
-      if (n > 0) written += static_cast<size_t>(n);
-      if ((n < 0 && errno != EAGAIN && errno != EINTR) || written == stdin_data.size()) {
-        close(in_fd);
-        in_fd = -1;
-      }
-    }
-    if (out_fd >= 0 && drain(out_fd, r.out)) {
-      close(out_fd);
-      out_fd = -1;
-    }
-    if (err_fd >= 0 && drain(err_fd, r.err)) {
-      close(err_fd);
-      err_fd = -1;
-    }
-  }
-  for (int fd : {in_fd, out_fd, err_fd})
-    if (fd >= 0) close(fd);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
-  if (r.timed_out) r.exit_code = -1;
-  return r;
+  return run_program(argv, cwd, environment_with(env), stdin_data, limit);
 }
 
 inline RunOutput run_coverage(const Project& p, const std::vector<std::string>& args,

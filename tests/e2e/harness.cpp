@@ -21,36 +21,34 @@ namespace {
 
 std::vector<std::string> build_env(const fs::path& home,
                                    const std::map<std::string, std::optional<std::string>>& extra) {
-  std::map<std::string, std::optional<std::string>> vars;
-  for (char** e = environ; *e; ++e) {
-    std::string s(*e);
-    auto eq = s.find('=');
-    if (eq != std::string::npos) vars[s.substr(0, eq)] = s.substr(eq + 1);
-  }
-  vars["HOME"] = home.string();
-  vars["PROVIUM_RERUN_STATE"] = (home / "rerun.json").string();
-  vars["XDG_CACHE_HOME"] = (home / ".cache").string();
-  vars.erase("NO_COLOR");
+  std::map<std::string, std::optional<std::string>> vars = {
+      {"HOME", home.string()},
+      {"PROVIUM_RERUN_STATE", (home / "rerun.json").string()},
+      {"XDG_CACHE_HOME", (home / ".cache").string()},
+      {"NO_COLOR", std::nullopt}};
   for (auto& [k, v] : extra) vars[k] = v;
-  std::vector<std::string> out;
-  for (auto& [k, v] : vars)
-    if (v) out.push_back(k + "=" + *v);
-  return out;
+  return environment_with(vars);
 }
 
-pid_t spawn(const std::vector<std::string>& args, const std::vector<std::string>& env, const fs::path& cwd,
-            int& out_fd, int& err_fd) {
-  int out_pipe[2], err_pipe[2];
-  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0)
+// Starts `program` in `cwd` with exactly `env`; stdout/stderr (and stdin when `in_fd` is not
+// null) are pipes returned to the caller.
+pid_t spawn(const std::vector<std::string>& program, const std::vector<std::string>& env,
+            const fs::path& cwd, int& out_fd, int& err_fd, int* in_fd = nullptr) {
+  int out_pipe[2], err_pipe[2], in_pipe[2] = {-1, -1};
+  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0 ||
+      (in_fd && pipe2(in_pipe, O_CLOEXEC) != 0))
     throw std::runtime_error("pipe failed");
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
   posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  // The child runs provium through a tiny shell so it can change directory first.
-  std::vector<std::string> argv_s = {"/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", cwd.string(), provium_bin()};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  if (in_fd)
+    posix_spawn_file_actions_adddup2(&fa, in_pipe[0], 0);
+  else
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  // The child runs through a tiny shell so it can change directory first.
+  std::vector<std::string> argv_s = {"/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", cwd.string()};
+  argv_s.insert(argv_s.end(), program.begin(), program.end());
   std::vector<char*> argv;
   for (auto& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -71,6 +69,10 @@ pid_t spawn(const std::vector<std::string>& args, const std::vector<std::string>
   posix_spawnattr_destroy(&attr);
   close(out_pipe[1]);
   close(err_pipe[1]);
+  if (in_fd) {
+    close(in_pipe[0]);
+    *in_fd = in_pipe[1];
+  }
   if (rc != 0) throw std::runtime_error(std::string("posix_spawn: ") + std::strerror(rc));
   out_fd = out_pipe[0];
   err_fd = err_pipe[0];
@@ -128,30 +130,61 @@ std::string Project::read(const std::string& rel) const {
   return ss.str();
 }
 
-RunOutput Project::run(const std::vector<std::string>& args,
-                       const std::map<std::string, std::optional<std::string>>& env,
-                       std::chrono::milliseconds limit, const std::optional<fs::path>& cwd) const {
+std::vector<std::string> environment_with(
+    const std::map<std::string, std::optional<std::string>>& extra) {
+  std::map<std::string, std::optional<std::string>> vars;
+  for (char** e = environ; *e; ++e) {
+    std::string s(*e);
+    auto eq = s.find('=');
+    if (eq != std::string::npos) vars[s.substr(0, eq)] = s.substr(eq + 1);
+  }
+  for (auto& [k, v] : extra) vars[k] = v;
+  std::vector<std::string> out;
+  for (auto& [k, v] : vars)
+    if (v) out.push_back(k + "=" + *v);
+  return out;
+}
+
+RunOutput run_program(const std::vector<std::string>& program, const fs::path& cwd,
+                      const std::vector<std::string>& env, const std::string& stdin_data,
+                      std::chrono::milliseconds limit) {
   RunOutput r;
-  int out_fd, err_fd;
-  pid_t pid = spawn(args, build_env(dir_, env), cwd.value_or(dir_), out_fd, err_fd);
-  fcntl(out_fd, F_SETFL, O_NONBLOCK);
-  fcntl(err_fd, F_SETFL, O_NONBLOCK);
+  int out_fd, err_fd, in_fd = -1;
+  pid_t pid = spawn(program, env, cwd, out_fd, err_fd, &in_fd);
+  for (int fd : {out_fd, err_fd, in_fd}) fcntl(fd, F_SETFL, O_NONBLOCK);
+  signal(SIGPIPE, SIG_IGN);
+  size_t written = 0;
+  if (stdin_data.empty()) {
+    close(in_fd);
+    in_fd = -1;
+  }
   auto deadline = std::chrono::steady_clock::now() + limit;
   bool out_open = true, err_open = true;
   while (out_open || err_open) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       r.timed_out = true;
       kill(pid, SIGKILL);
       break;
     }
-    pollfd fds[2] = {{out_open ? out_fd : -1, POLLIN, 0}, {err_open ? err_fd : -1, POLLIN, 0}};
-    poll(fds, 2, static_cast<int>(std::min<long long>(left.count(), 200)));
+    pollfd fds[3] = {{out_open ? out_fd : -1, POLLIN, 0},
+                     {err_open ? err_fd : -1, POLLIN, 0},
+                     {in_fd, POLLOUT, 0}};
+    poll(fds, 3, static_cast<int>(std::min<long long>(left.count(), 200)));
+    if (in_fd >= 0) {
+      ssize_t n = ::write(in_fd, stdin_data.data() + written, stdin_data.size() - written);
+      if (n > 0) written += static_cast<size_t>(n);
+      if ((n < 0 && errno != EAGAIN && errno != EINTR) || written == stdin_data.size()) {
+        close(in_fd);
+        in_fd = -1;
+      }
+    }
     if (out_open && drain(out_fd, r.out)) out_open = false;
     if (err_open && drain(err_fd, r.err)) err_open = false;
   }
-  close(out_fd);
-  close(err_fd);
+  for (int fd : {out_fd, err_fd, in_fd})
+    if (fd >= 0) close(fd);
   int status = 0;
   waitpid(pid, &status, 0);
   fill_status(r, status);
@@ -159,9 +192,19 @@ RunOutput Project::run(const std::vector<std::string>& args,
   return r;
 }
 
+RunOutput Project::run(const std::vector<std::string>& args,
+                       const std::map<std::string, std::optional<std::string>>& env,
+                       std::chrono::milliseconds limit, const std::optional<fs::path>& cwd) const {
+  std::vector<std::string> program = {provium_bin()};
+  program.insert(program.end(), args.begin(), args.end());
+  return run_program(program, cwd.value_or(dir_), build_env(dir_, env), "", limit);
+}
+
 Background::Background(const Project& p, const std::vector<std::string>& args,
                        const std::map<std::string, std::optional<std::string>>& env) {
-  pid_ = spawn(args, build_env(p.dir(), env), p.dir(), out_fd_, err_fd_);
+  std::vector<std::string> program = {provium_bin()};
+  program.insert(program.end(), args.begin(), args.end());
+  pid_ = spawn(program, build_env(p.dir(), env), p.dir(), out_fd_, err_fd_);
   fcntl(out_fd_, F_SETFL, O_NONBLOCK);
   fcntl(err_fd_, F_SETFL, O_NONBLOCK);
 }
@@ -198,7 +241,8 @@ bool Background::wait_for_output(const std::string& needle, std::chrono::millise
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline) {
     pump();
-    if (out_.find(needle) != std::string::npos || err_.find(needle) != std::string::npos) return true;
+    if (out_.find(needle) != std::string::npos || err_.find(needle) != std::string::npos)
+      return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;

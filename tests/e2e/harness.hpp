@@ -14,7 +14,7 @@ namespace provium::e2e {
 namespace fs = std::filesystem;
 
 struct RunOutput {
-  int exit_code = -1;   // -1 when killed by a signal or timed out
+  int exit_code = -1;  // -1 when killed by a signal or timed out
   int signal = 0;
   bool timed_out = false;
   std::string out, err;
@@ -67,6 +67,16 @@ class Background {
   int out_fd_ = -1, err_fd_ = -1;
   std::string out_, err_;
 };
+
+/// This process's environment with `extra` applied (a nullopt value unsets the variable).
+std::vector<std::string> environment_with(
+    const std::map<std::string, std::optional<std::string>>& extra);
+
+/// Runs `program` (argv, program[0] a path) in `cwd` with exactly `env`, feeding `stdin_data`,
+/// capturing stdout and stderr; killed after `limit`.
+RunOutput run_program(const std::vector<std::string>& program, const fs::path& cwd,
+                      const std::vector<std::string>& env, const std::string& stdin_data = "",
+                      std::chrono::milliseconds limit = std::chrono::seconds(30));
 
 /// Path of the provium binary under test.
 std::string provium_bin();
