@@ -199,3 +199,24 @@ end)
   json f = run_json(p, r);
   expect_all_passed(f, r);
 }
+
+TEST(LocalBackend, WorksWhenTheBinariesLiveUnderTmp) {
+  // The sandbox mounts a private /tmp; an install (or a checkout) under /tmp must still reach
+  // its agent. The project dir is under /tmp, so the copies below are too.
+  Project p;
+  p.write("provium.toml", kConfig);
+  p.write("t.test.lua", R"lua(
+local vm = provium:vm("t", "host")
+vm:boot()
+test("runs", function(t) t:assert_eq(vm:run("echo ok").stdout, "ok\n") end)
+)lua");
+  fs::path bin = p.dir() / "bin";
+  fs::create_directories(bin);
+  fs::copy_file(provium_bin(), bin / "provium");
+  fs::copy_file(fs::path(provium_bin()).parent_path() / "provium-agent", bin / "provium-agent");
+  ASSERT_EQ(p.dir().string().rfind("/tmp/", 0), 0u);
+  auto r = run_program({(bin / "provium").string(), "--vmm", "local", "."}, p.dir(),
+                       environment_with({{"HOME", p.dir().string()}}), "", std::chrono::seconds(60));
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("1 passed"), std::string::npos) << r.out;
+}

@@ -60,7 +60,16 @@ std::string agent_path() {
     child_fail(status_fd, "mount /proc");
   ::mount("sysfs", sys.c_str(), "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);  // best effort
   if (::mount("tmpfs", tmp.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) child_fail(status_fd, "mount /tmp");
-  ::mount("tmpfs", run.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+  if (::mount("tmpfs", run.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") != 0)
+    child_fail(status_fd, "mount /run");
+  // The agent binary may live under a path the private mounts hide (a checkout in /tmp), so it
+  // is bound to a fixed place inside the sandbox.
+  std::string agent_inside = run + "/provium-agent";
+  int placeholder = ::open(agent_inside.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0755);
+  if (placeholder < 0) child_fail(status_fd, "create /run/provium-agent");
+  ::close(placeholder);
+  if (::mount(agent.c_str(), agent_inside.c_str(), nullptr, MS_BIND, nullptr) != 0)
+    child_fail(status_fd, "bind provium-agent");
   if (::chdir(root.c_str()) != 0 || ::chroot(".") != 0 || ::chdir("/") != 0) child_fail(status_fd, "chroot");
   ::sethostname(hostname.data(), hostname.size());
   if (sock != 3) {
@@ -69,8 +78,8 @@ std::string agent_path() {
   }
   int flags = ::fcntl(3, F_GETFD);
   ::fcntl(3, F_SETFD, flags & ~FD_CLOEXEC);
-  const char* argv[] = {agent.c_str(), "--fd", "3", nullptr};
-  ::execv(agent.c_str(), const_cast<char**>(argv));
+  const char* argv[] = {"/run/provium-agent", "--fd", "3", nullptr};
+  ::execv(argv[0], const_cast<char**>(argv));
   child_fail(status_fd, "exec provium-agent");
 }
 
