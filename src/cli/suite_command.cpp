@@ -79,8 +79,7 @@ struct Selection {
   bool usage_problem = false;
 };
 
-Selection select_files(const Options& o, const config::Config& cfg, bool watching,
-                       const std::optional<std::set<std::string>>& only) {
+Selection select_files(const Options& o, const config::Config& cfg, bool watching) {
   Selection s;
   auto d = runner::discover(o.paths, cfg.roots);
   for (auto& p : d.problems) fmt::print(stderr, "provium: {}\n", p);
@@ -114,8 +113,6 @@ Selection select_files(const Options& o, const config::Config& cfg, bool watchin
       return s;
     }
   }
-  if (only)
-    std::erase_if(s.files, [&](const runner::TestFile& f) { return !only->count(f.abs.string()); });
   return s;
 }
 
@@ -296,7 +293,6 @@ int watch_loop(const Options& o, StopSignal& sig, EventSetup& ev) {
   std::optional<std::set<std::string>> only;          // nullopt: everything
   std::map<std::string, std::set<std::string>> deps;  // test file -> required modules + fixtures
   Stamps config_stamps, file_stamps, input_stamps;
-  int last = 0;
   std::unique_ptr<config::Config> cfg;
   bool reload = true;
   while (!sig.requested()) {
@@ -322,19 +318,23 @@ int watch_loop(const Options& o, StopSignal& sig, EventSetup& ev) {
       only.reset();
     }
     if (cfg) {
-      auto sel = select_files(o, *cfg, true, only);
-      if (sel.exit_code < 0) {
+      // One discovery per iteration: the full set is what gets watched; the run takes only the
+      // files affected by the last change.
+      auto all = select_files(o, *cfg, true);
+      file_stamps.clear();
+      for (auto& f : all.files) file_stamps[f.abs.string()] = mtime_of(f.abs.string());
+      if (all.exit_code < 0) {
+        Selection sel = all;
+        if (only)
+          std::erase_if(sel.files,
+                        [&](const runner::TestFile& f) { return !only->count(f.abs.string()); });
         ev.next_iteration();
         auto rr = run_once(o, *cfg, sel, sig, ev);
-        last = rr.exit_code;
         for (auto& [file, d] : rr.dependencies) deps[file] = d;
       }
       // Fixtures a file names statically count as its inputs too.
-      auto all = select_files(o, *cfg, true, std::nullopt);
-      file_stamps.clear();
       input_stamps.clear();
       for (auto& f : all.files) {
-        file_stamps[f.abs.string()] = mtime_of(f.abs.string());
         for (auto& name : runner::scan_fixture_refs(read_all(f.abs))) {
           auto fx = runner::resolve_fixture(name, all.roots);
           if (!fx.empty()) deps[f.abs.string()].insert(fs::absolute(fx).string());
@@ -373,7 +373,6 @@ int watch_loop(const Options& o, StopSignal& sig, EventSetup& ev) {
       }
     }
   }
-  (void)last;
   return 1;  // stopped by Ctrl-C
 }
 
@@ -400,7 +399,7 @@ int run_suite_command(const Options& o) {
       return 2;
     }
   }
-  auto sel = select_files(o, *cfg, false, std::nullopt);
+  auto sel = select_files(o, *cfg, false);
   if (sel.exit_code >= 0) return sel.exit_code;
   ev.next_iteration();
   return run_once(o, *cfg, sel, sig, ev).exit_code;
