@@ -9,7 +9,7 @@ deps:
 	sh scripts/deps.sh
 
 build: deps
-	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROVIUM_TESTS=OFF
 	cmake --build build -j $(JOBS)
 
 build-asan: deps
