@@ -104,6 +104,7 @@ const Registry& registry() {
     register_stream_ops(r);
     r["batch_op"] = op_batch;
     r["batch_exec"] = op_batch_exec;
+    register_worker_ops(r);  // last: it wraps the handle ops of the families above
     return r;
   }();
   return reg;

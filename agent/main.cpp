@@ -3,6 +3,7 @@
 //   provium-agent                 as the guest's init: mounts, modules, transport from cmdline
 //   provium-agent --fd N          serve one connection on an inherited socket (local backend)
 //   provium-agent --worker-fd N   same, as a worker process
+//                 [--worker-creds SPEC]  credentials the worker takes first (worker_creds.hpp)
 //   provium-agent --port N        vsock port (also PROVIUM_AGENT_PORT), default 1234
 #include <signal.h>
 #include <sys/socket.h>
@@ -12,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -19,6 +21,7 @@
 #include "agent/server.hpp"
 #include "agent/state.hpp"
 #include "agent/version.hpp"
+#include "agent/worker_creds.hpp"
 
 using namespace provium::agent;
 
@@ -42,6 +45,7 @@ void serve_fd_forever(int fd) {
 
 int main(int argc, char** argv) {
   int serve_fd = -1, port = 1234;
+  std::optional<WorkerCreds> creds;
   if (const char* p = std::getenv("PROVIUM_AGENT_PORT")) port = std::atoi(p);
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -54,10 +58,21 @@ int main(int argc, char** argv) {
     };
     if (a == "--fd" || a == "--worker-fd") serve_fd = value();
     else if (a == "--port") port = value();
+    else if (a == "--worker-creds" && i + 1 < argc) {
+      if (!(creds = decode_worker_creds(argv[++i]))) usage("bad value for --worker-creds");
+    }
     else if (a == "--version") {
       std::printf("provium-agent %s\n", kAgentVersion);
       return 0;
     } else usage(("unknown argument " + a).c_str());
+  }
+  if (creds) {
+    // Before any thread exists: capset applies to the calling thread only.
+    std::string step;
+    if (int err = apply_worker_creds(*creds, step)) {
+      std::fprintf(stderr, "provium-agent: worker %s: %s\n", step.c_str(), std::strerror(err));
+      std::_Exit(kCredsExitBase + err);
+    }
   }
   ::signal(SIGPIPE, SIG_IGN);
   start_reaper();

@@ -14,5 +14,6 @@ void register_fs_ops(Registry& reg);     // ops_fs.cpp
 void register_proc_ops(Registry& reg);   // ops_proc.cpp
 void register_misc_ops(Registry& reg);   // ops_misc.cpp: clock, syscall, ioctl, read_mem
 void register_stream_ops(Registry& reg); // ops_stream.cpp: tail_file, fd_stream
+void register_worker_ops(Registry& reg); // ops_worker.cpp: spawn_worker, worker_*; call last
 
 }  // namespace provium::agent

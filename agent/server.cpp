@@ -110,7 +110,8 @@ void Connection::dispatch(proto::Envelope env) {
     agent["agent_version"] = Value{std::string(kAgentVersion)};
     agent["kernel"] = Value{std::string(u.release)};
     agent["capabilities"] = Value{proto::Array{Value{"cancel"}, Value{"exec_output"}, Value{"read_mem"},
-                                               Value{"streams"}, Value{"batch"}}};
+                                               Value{"streams"}, Value{"batch"},
+                                               Value{"workers"}}};
     proto::Map ok;
     ok["protocol_version"] = Value{proto::kProtocolVersion};
     ok["agent"] = Value{std::move(agent)};

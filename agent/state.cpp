@@ -42,6 +42,11 @@ std::int64_t State::add_process(std::shared_ptr<Process> p) { return insert(proc
 std::shared_ptr<Process> State::process(std::int64_t h) { return lookup(procs_, h); }
 void State::remove_process(std::int64_t h) { erase(procs_, h); }
 
+std::int64_t State::reserve_handle() {
+  std::lock_guard lk(mu_);
+  return next_++;
+}
+
 void State::watch_pid(pid_t pid, std::shared_ptr<Process> p) {
   std::optional<int> early;
   {

@@ -46,6 +46,9 @@ class State {
   std::shared_ptr<Process> process(std::int64_t h);
   void remove_process(std::int64_t h);
 
+  /// A fresh handle from the same counter, for tables kept elsewhere (the worker registry).
+  std::int64_t reserve_handle();
+
   /// Called by the reaper for every child status; routes it to its Process.
   void deliver_status(pid_t pid, int status);
   /// Registers a pid so the reaper can route its status (call before the child can exit).

@@ -1,4 +1,4 @@
-// The host <-> agent wire protocol, version 2 (REFERENCE §6). Everything both ends must agree
+// The host <-> agent wire protocol, version 3 (REFERENCE §6). Everything both ends must agree
 // on lives here: constants, the envelope, the result shapes, and the table of operations.
 //
 //   frame    = u32 big-endian body length | msgpack body            (body <= 128 MiB)
@@ -19,8 +19,12 @@
 
 namespace provium::proto {
 
-/// Bumped on ANY change to the ops, fields, shapes, marker or event schema.
-inline constexpr std::int64_t kProtocolVersion = 2;
+/// Bumped on ANY change to the ops, fields, shapes, marker or event schema. 3: workers
+/// (spawn_worker and the worker_* ops).
+inline constexpr std::int64_t kProtocolVersion = 3;
+/// REFERENCE §6.2 pins these exact 16 bytes. The "v2" names the marker's own generation (the
+/// multiplexed, marker-framed connection that replaced the original's protocol 1), not the
+/// protocol version: the version is negotiated by hello, so the marker stays as specified.
 inline constexpr std::string_view kSyncMarker = "PROVIUM-SYNC-v2\n";
 inline constexpr std::uint32_t kMaxFrameBytes = 128u << 20;
 inline constexpr std::uint64_t kInitialStreamCredit = 4u << 20;
@@ -31,43 +35,52 @@ inline constexpr std::string_view kVirtioPortName = "org.provium.agent.0";
 
 // Every request kind, defined once. X(name, streams): `streams` ops reply with <op>_result and
 // then stream_frame / stream_end frames under the same id.
-#define PROVIUM_AGENT_OPS(X) \
-  X(open_file, false)        \
-  X(read, false)             \
-  X(write, false)            \
-  X(seek, false)             \
-  X(close, false)            \
-  X(read_file, false)        \
-  X(write_file, false)       \
-  X(stat, false)             \
-  X(listdir, false)          \
-  X(mkdir, false)            \
-  X(unlink, false)           \
-  X(rename, false)           \
-  X(exec, false)             \
-  X(run_async, false)        \
-  X(wait, false)             \
-  X(kill, false)             \
-  X(get_pid, false)          \
-  X(proc_stdin_write, false) \
-  X(proc_stdin_close, false) \
-  X(proc_status, false)      \
-  X(get_time, false)         \
-  X(set_time, false)         \
-  X(sleep_clock, false)      \
-  X(advance_clock, false)    \
-  X(syscall, false)          \
-  X(ioctl, false)            \
-  X(read_mem, false)         \
-  X(tail_file, true)         \
-  X(proc_stream, true)       \
-  X(fd_stream, true)         \
-  X(stream_close, false)     \
-  X(stream_credit, false)    \
-  X(batch_op, false)         \
-  X(batch_exec, false)       \
-  X(cancel, false)           \
-  X(ping, false)
+#define PROVIUM_AGENT_OPS(X)     \
+  X(open_file, false)            \
+  X(read, false)                 \
+  X(write, false)                \
+  X(seek, false)                 \
+  X(close, false)                \
+  X(read_file, false)            \
+  X(write_file, false)           \
+  X(stat, false)                 \
+  X(listdir, false)              \
+  X(mkdir, false)                \
+  X(unlink, false)               \
+  X(rename, false)               \
+  X(exec, false)                 \
+  X(run_async, false)            \
+  X(wait, false)                 \
+  X(kill, false)                 \
+  X(get_pid, false)              \
+  X(proc_stdin_write, false)     \
+  X(proc_stdin_close, false)     \
+  X(proc_status, false)          \
+  X(get_time, false)             \
+  X(set_time, false)             \
+  X(sleep_clock, false)          \
+  X(advance_clock, false)        \
+  X(syscall, false)              \
+  X(ioctl, false)                \
+  X(read_mem, false)             \
+  X(tail_file, true)             \
+  X(proc_stream, true)           \
+  X(fd_stream, true)             \
+  X(stream_close, false)         \
+  X(stream_credit, false)        \
+  X(batch_op, false)             \
+  X(batch_exec, false)           \
+  X(cancel, false)               \
+  X(ping, false)                 \
+  X(spawn_worker, false)         \
+  X(worker_exec, false)          \
+  X(worker_syscall, false)       \
+  X(worker_syscall_begin, false) \
+  X(worker_syscall_await, false) \
+  X(worker_run_async, false)     \
+  X(worker_open_file, false)     \
+  X(worker_kill, false)          \
+  X(worker_join, false)
 
 struct Envelope {
   std::int64_t id = 0;

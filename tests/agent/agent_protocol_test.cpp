@@ -47,7 +47,7 @@ TEST(AgentHandshakeTest, HelloOkCarriesVersionAndAgentInfo) {
 TEST(AgentHandshakeTest, MarkerPrecedesHelloOk) {
   AgentHarness agent(false);
   ASSERT_TRUE(agent.ok());
-  ASSERT_TRUE(agent.SendRaw(std::string(proto::kSyncMarker) + HelloFrame(2)));
+  ASSERT_TRUE(agent.SendRaw(std::string(proto::kSyncMarker) + HelloFrame(proto::kProtocolVersion)));
   auto marker = agent.RecvRaw(proto::kSyncMarker.size());
   ASSERT_TRUE(marker.has_value());
   EXPECT_EQ(*marker, proto::kSyncMarker);
@@ -87,7 +87,7 @@ TEST(AgentHandshakeTest, OpBeforeHelloIsBadRequest) {
 TEST(AgentHandshakeTest, SecondHelloIsAnError) {
   AgentHarness agent;
   ASSERT_TRUE(agent.ok());
-  ASSERT_TRUE(agent.SendRaw(HelloFrame(2)));
+  ASSERT_TRUE(agent.SendRaw(HelloFrame(proto::kProtocolVersion)));
   auto reply = agent.NextAny();
   ASSERT_TRUE(reply.has_value());
   EXPECT_EQ(reply->kind, "agent_error") << Describe(*reply);
@@ -113,7 +113,7 @@ TEST(AgentHandshakeTest, GarbageBeforeMarkerIsSkipped) {
   // The marker itself split across two writes.
   ASSERT_TRUE(agent.SendRaw("PROVIUM-SY"));
   std::this_thread::sleep_for(Millis(50));
-  ASSERT_TRUE(agent.SendRaw("NC-v2\n" + HelloFrame(2)));
+  ASSERT_TRUE(agent.SendRaw("NC-v2\n" + HelloFrame(proto::kProtocolVersion)));
   EXPECT_TRUE(agent.ExpectMarker());
   auto reply = agent.NextAny();
   ASSERT_TRUE(reply.has_value());
@@ -233,8 +233,8 @@ TEST(AgentFramingTest, OversizedLengthIsReportedAndTheAgentRehunts) {
 TEST(AgentFramingTest, OversizedLengthFollowedByMarkerInTheSameWriteResyncs) {
   AgentHarness agent;
   ASSERT_TRUE(agent.ok());
-  std::string burst =
-      std::string("\x7f\xff\xff\xff", 4) + "junk" + std::string(proto::kSyncMarker) + HelloFrame(2);
+  std::string burst = std::string("\x7f\xff\xff\xff", 4) + "junk" +
+                      std::string(proto::kSyncMarker) + HelloFrame(proto::kProtocolVersion);
   ASSERT_TRUE(agent.SendRaw(burst));
   auto err = agent.NextAny();
   ASSERT_TRUE(err.has_value());
