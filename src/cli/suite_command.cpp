@@ -216,7 +216,11 @@ RunResult run_once(const Options& o, const config::Config& cfg, const Selection&
   ss.file.filter = &filter;
   ss.file.file_timeout = o.timeout;
   for (auto& r : sel.roots) ss.file.roots.push_back(r.string());
-  ss.file.backend = vmm::backend_for(o.vmm);
+  vmm::BackendSettings vs;
+  vs.accel = o.accel;
+  vs.transport = o.transport;
+  vs.ksm = !o.no_ksm;
+  ss.file.backend = vmm::backend_for(o.vmm, vs);
   events::RunEvents run_events(&ev.bus());
   runner::ObserverList observers;
   observers.add(reporter.get());

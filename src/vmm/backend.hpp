@@ -51,7 +51,14 @@ class Backend {
   virtual double default_agent_timeout() const { return 30.0; }
 };
 
+/// Host-wide VMM choices from the command line (--accel, --transport, --no-ksm).
+struct BackendSettings {
+  std::string accel = "auto";      // auto | kvm | tcg
+  std::string transport = "auto";  // auto | vsock | virtio-serial
+  bool ksm = true;
+};
+
 /// The backend selected by --vmm, or nullptr when this build has none for that choice.
-Backend* backend_for(const std::string& vmm_choice);
+Backend* backend_for(const std::string& vmm_choice, const BackendSettings& settings = {});
 
 }  // namespace provium::vmm

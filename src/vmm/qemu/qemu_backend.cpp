@@ -1,0 +1,207 @@
+#include "vmm/qemu/qemu_backend.hpp"
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include "util/host.hpp"
+#include "vmm/qemu/boot_options.hpp"
+#include "vmm/qemu/host_caps.hpp"
+#include "vmm/qemu/initrd.hpp"
+#include "vmm/qemu/qemu_machine.hpp"
+#include "vmm/spawner.hpp"
+
+namespace provium::vmm::qemu {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::atomic<std::uint32_t> next_cid{100};
+
+fs::path tmp_root() {
+  const char* t = std::getenv("TMPDIR");
+  return fs::path((t && *t) ? t : "/tmp") / "provium-qemu";
+}
+
+void require_readable(const fs::path& p, const std::string& what, const std::string& profile) {
+  if (::access(p.c_str(), R_OK) != 0)
+    throw std::runtime_error(fmt::format("profile `{}`: {} `{}`: {}; fix the path in provium.toml or build the profile",
+                                         profile, what, p.string(), std::strerror(errno)));
+}
+
+std::string read_whole(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Allocates a CID and its scratch directory: mkdir (not recursive) is the claim, so an existing
+// directory means another provium process owns that CID. Paths too long for a unix socket
+// fall back to /tmp/provium-qemu.
+std::pair<std::uint32_t, std::string> claim_scratch() {
+  fs::path root = tmp_root();
+  if ((root / "vm-4294967295/console.sock").string().size() > 107) root = "/tmp/provium-qemu";
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  for (int attempt = 0; attempt < 10000; ++attempt) {
+    std::uint32_t cid = next_cid++;
+    fs::path dir = root / fmt::format("vm-{}", cid);
+    if (::mkdir(dir.c_str(), 0700) == 0) {
+      std::ofstream(dir / "owner") << ::getpid() << "\n";
+      return {cid, dir.string()};
+    }
+    if (errno != EEXIST)
+      throw std::runtime_error(fmt::format("cannot create scratch dir `{}`: {}", dir.string(), std::strerror(errno)));
+  }
+  throw std::runtime_error(fmt::format("no free CID scratch directory under {}", root.string()));
+}
+
+// Scratch directories of provium processes that died without cleaning (their janitor normally
+// removes them; this catches a janitor that was killed too).
+void sweep_stale_scratch() {
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(tmp_root(), ec)) {
+    if (!e.path().filename().string().starts_with("vm-")) continue;
+    std::ifstream owner(e.path() / "owner");
+    long pid = 0;
+    if (!(owner >> pid) || pid <= 0 || pid == ::getpid()) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    fs::remove_all(e.path(), ec);
+  }
+}
+
+class QemuBackend : public Backend {
+ public:
+  explicit QemuBackend(BackendSettings s) : settings_(std::move(s)) {}
+  const char* name() const override { return "qemu"; }
+
+  double default_agent_timeout() const override {
+    // Under TCG everything is slower; explicit timeouts are honoured as given.
+    return 30.0 * (choose_accel(settings_.accel) == Accel::Tcg ? 4 : 1);
+  }
+
+  std::unique_ptr<Machine> boot(const BootRequest& req) override {
+    static std::once_flag swept;
+    std::call_once(swept, sweep_stale_scratch);
+    const config::Profile& p = *req.profile;
+    BootOptions opts = read_boot_options(req.options);
+    if (auto host = util::host_memory_total(); host && req.memory_bytes > *host)
+      throw std::runtime_error(fmt::format("memory {} MiB exceeds the host's {} MiB; ask for less",
+                                           req.memory_bytes >> 20, *host >> 20));
+
+    LaunchSpec spec;
+    spec.accel = choose_accel(settings_.accel);
+    spec.transport = choose_transport(settings_.transport);
+    spec.ksm_merge = settings_.ksm;
+    spec.memory_mib = std::max<std::uint64_t>(1, req.memory_bytes >> 20);
+    spec.cpus = req.cpus;
+    spec.initial_time = opts.initial_time;
+    spec.rng_seed = opts.rng_seed;
+    if (util::find_on_path(spec.qemu).empty())
+      throw std::runtime_error("qemu-system-x86_64 not found on PATH; install it (apt-get install qemu-system-x86)");
+
+    require_readable(p.kernel, "kernel", p.name);
+    if (p.initrd && !p.initrd->empty()) require_readable(*p.initrd, "initrd", p.name);
+    if (!p.inject_agent && (!p.initrd || p.initrd->empty()))
+      throw std::runtime_error(fmt::format("profile `{}`: inject_agent = false needs an initrd that starts the agent", p.name));
+    CmdlineParts parts;
+    if (p.cmdline_file) {
+      require_readable(*p.cmdline_file, "cmdline_file", p.name);
+      parts.file_contents = read_whole(*p.cmdline_file);
+    }
+    parts.inline_cmdline = p.cmdline;
+    parts.replacement = opts.kernel_cmdline;
+    parts.append = opts.kernel_cmdline_append;
+    parts.inject_agent = p.inject_agent;
+    parts.transport = spec.transport;
+    spec.cmdline = assemble_cmdline(parts);
+    spec.kernel = p.kernel.string();
+
+    // Disks: profile first, then boot disks, one id namespace.
+    std::set<std::string> ids;
+    std::vector<config::DiskSpec> disks = p.disks;
+    disks.insert(disks.end(), opts.disks.begin(), opts.disks.end());
+    for (auto& d : disks) {
+      if (!ids.insert(d.id).second) throw std::runtime_error(fmt::format("disks: duplicate id `{}`", d.id));
+      if (d.mediated)
+        throw std::runtime_error(fmt::format("disks: `{}`: mediated disks are not supported by this build yet", d.id));
+      if (d.path) require_readable(*d.path, fmt::format("disk `{}`", d.id), p.name);
+    }
+
+    auto [cid, scratch] = claim_scratch();
+    janitor_watch(scratch);
+    spec.cid = cid;
+    spec.scratch = scratch;
+    auto discard = [&] {
+      std::error_code ec;
+      fs::remove_all(scratch, ec);
+      janitor_forget(scratch);
+    };
+    try {
+      std::string initrd;
+      if (p.inject_agent) {
+        std::string overlay = find_agent_overlay(p.agent_overlay_path);
+        initrd = merged_initrd(p.initrd, overlay, tmp_root() / "agent-overlay-cache");
+      } else {
+        initrd = p.initrd->string();
+      }
+      if (!opts.files.empty()) {
+        std::string with_files = scratch + "/initrd-with-files.cpio.gz";
+        append_files_segment(initrd, opts.files, with_files);
+        initrd = with_files;
+      }
+      spec.initrd = initrd;
+      for (auto& d : disks) {
+        DriveSpec drive{d.id, d.path ? d.path->string() : "", d.readonly};
+        if (d.scratch) {
+          drive.file = fmt::format("{}/{}.img", scratch, d.id);
+          std::ofstream(drive.file).close();
+          fs::resize_file(drive.file, *d.scratch);
+        }
+        spec.drives.push_back(drive);
+      }
+    } catch (...) {
+      discard();
+      throw;
+    }
+
+    SpawnSpec ss;
+    ss.argv = qemu_argv(spec);
+    ss.stderr_path = scratch + "/qemu.stderr";
+    ss.batch_priority = true;
+    pid_t pid;
+    try {
+      pid = spawn_process(ss);
+    } catch (...) {
+      discard();
+      throw;
+    }
+    auto m = std::make_unique<QemuMachine>(pid, spec);
+    m->start(req.agent_timeout.value_or(default_agent_timeout()));
+    return m;
+  }
+
+ private:
+  BackendSettings settings_;
+};
+
+}  // namespace
+
+Backend& backend(const BackendSettings& settings) {
+  static QemuBackend b(settings);
+  return b;
+}
+
+}  // namespace provium::vmm::qemu
