@@ -17,7 +17,7 @@ build-asan: deps
 	cmake --build build-asan -j $(JOBS)
 
 examples: build
-	cd examples && ../build/provium .
+	build/provium examples/
 
 check: build-asan
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)

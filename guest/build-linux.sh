@@ -15,7 +15,19 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
 
-for tool in apt-get apt-cache dpkg-deb depmod cpio gzip; do
+# One build at a time per OUT (parallel test runs share the image).
+exec 9>"$OUT/.lock"
+flock 9
+
+# Fast path: nothing changed since the last build if this script, the module list and apt's
+# package lists are all older than the stamp (apt-cache itself takes a second or two).
+SUMS="script=$(cksum <"$0" | cut -d' ' -f1) modules=$(cksum <"$HERE/modules.list" | cut -d' ' -f1)"
+if [ -f "$OUT/stamp" ] && [ -f "$OUT/vmlinuz" ] && [ -f "$OUT/initrd.cpio.gz" ] &&
+  [ "$OUT/stamp" -nt /var/lib/apt/lists ] && [ "$(sed -n 's/.* \(script=.*\)$/\1/p' "$OUT/stamp")" = "$SUMS" ]; then
+  exit 0
+fi
+
+for tool in apt-get apt-cache dpkg-deb depmod cpio gzip flock; do
   command -v "$tool" >/dev/null 2>&1 || {
     echo "build-linux: \`$tool\` not found; install it (apt-get install apt dpkg kmod cpio gzip)" >&2
     exit 1
@@ -37,8 +49,9 @@ fi
 KVER=$(apt-cache policy "$KPKG" | sed -n 's/^ *Candidate: //p')
 BVER=$(apt-cache policy busybox-static | sed -n 's/^ *Candidate: //p')
 
-STAMP="kernel=$KPKG $KVER busybox=$BVER script=$(cksum <"$0" | cut -d' ' -f1) modules=$(cksum <"$HERE/modules.list" | cut -d' ' -f1)"
+STAMP="kernel=$KPKG $KVER busybox=$BVER $SUMS"
 if [ -f "$OUT/stamp" ] && [ "$(cat "$OUT/stamp")" = "$STAMP" ] && [ -f "$OUT/vmlinuz" ] && [ -f "$OUT/initrd.cpio.gz" ]; then
+  touch "$OUT/stamp"
   exit 0
 fi
 echo "build-linux: building $KPKG ($KVER) + busybox-static ($BVER) into $OUT" >&2

@@ -56,9 +56,7 @@ std::optional<std::string> Vm::refusal(VmOp op) const {
 void Vm::boot(vmm::Backend* backend, vmm::BootRequest req) {
   if (auto r = refusal(VmOp::Boot)) throw std::runtime_error(*r);
   if (!backend)
-    throw std::runtime_error(
-        "the qemu backend is not built yet; pass --vmm local to run guests in a namespaced "
-        "sandbox without booting a kernel");
+    throw std::runtime_error("no VMM backend for this --vmm choice; use --vmm qemu or --vmm local");
   machine_ = backend->boot(req);
   state_ = VmState::Booted;
   booted_at_ = std::chrono::steady_clock::now();
