@@ -37,7 +37,9 @@ class FrameSplitter {
   /// prefix exceeds the cap (the stream is then unusable).
   std::optional<std::string> next();
   size_t pending() const { return buf_.size() - pos_; }
-  /// After a DecodeError: the buffered bytes after the bad length prefix (to hunt in).
+  /// After a DecodeError: the buffered bytes from the bad length prefix on (to hunt in). The
+  /// prefix is kept: it may be the start of a sync marker (a host reconnecting mid-stream,
+  /// as after a restore, sends the marker where a frame header was expected).
   std::string take_rest() {
     std::string rest = buf_.size() - pos_ > 4 ? buf_.substr(pos_ + 4) : std::string();
     buf_.clear();

@@ -340,3 +340,21 @@ void StreamChannel::close() {
 }
 
 }  // namespace provium::client
+
+bool StreamChannel::live() const {
+  std::lock_guard lk(mu_);
+  return !closed_ && !ended_;
+}
+
+std::vector<std::string> AgentClient::live_stream_labels() const {
+  std::vector<std::shared_ptr<StreamChannel>> streams;
+  {
+    std::lock_guard lk(mu_);
+    for (auto& [id, ch] : streams_) streams.push_back(ch);
+  }
+  std::vector<std::string> out;
+  for (auto& ch : streams)
+    if (ch->live()) out.push_back(ch->label.empty() ? "stream" : ch->label);
+  return out;
+}
+

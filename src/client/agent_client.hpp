@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "proto/protocol.hpp"
 
@@ -44,6 +45,11 @@ class StreamChannel {
   bool ended() const;
   std::string end_reason() const;
   void close();
+  /// True until closed or ended (snapshots refuse while any stream is live).
+  bool live() const;
+
+  /// `kind("detail") at file:line` for the snapshot refusal; set once by whoever opened it.
+  std::string label;
 
  private:
   friend class AgentClient;
@@ -83,6 +89,8 @@ class AgentClient : public std::enable_shared_from_this<AgentClient> {
                                              const std::string& what);
 
   bool alive() const;
+  /// Labels of the streams still live on this connection.
+  std::vector<std::string> live_stream_labels() const;
   std::string dead_cause() const;
   /// Closes the transport; pending calls fail.
   void shutdown();

@@ -74,6 +74,45 @@ void Vm::resume() {
   state_ = VmState::Booted;
 }
 
+void Vm::snapshot(const std::string& path) {
+  if (auto r = refusal(VmOp::Snapshot)) throw std::runtime_error(*r);
+  machine_->snapshot(path);
+}
+
+void Vm::restore(vmm::Backend* backend, vmm::BootRequest req, const std::string& path) {
+  if (!backend) throw std::runtime_error("no VMM backend for this --vmm choice; use --vmm qemu or --vmm local");
+  // Revert in place: the old guest goes first so the two never hold memory at once.
+  if (machine_) {
+    machine_->shutdown();
+    machine_.reset();
+  }
+  try {
+    machine_ = backend->restore(req, path);
+  } catch (...) {
+    if (state_ == VmState::Booted || state_ == VmState::Paused) state_ = VmState::Shutdown;
+    throw;
+  }
+  state_ = VmState::Booted;
+  booted_at_ = std::chrono::steady_clock::now();
+  dead_cause_.clear();
+}
+
+void Vm::reset() {
+  if (auto r = refusal(VmOp::Reset)) throw std::runtime_error(*r);
+  machine_->reset();
+}
+
+std::optional<std::chrono::nanoseconds> Vm::power_button() {
+  if (auto r = refusal(VmOp::PowerButton)) throw std::runtime_error(*r);
+  machine_->power_button();
+  return shutdown();
+}
+
+void Vm::wakeup() {
+  if (auto r = refusal(VmOp::GuestOp)) throw std::runtime_error(*r);
+  machine_->wakeup();
+}
+
 void Vm::mark_dead(std::string cause) {
   if (state_ == VmState::Shutdown) return;
   dead_cause_ = std::move(cause);

@@ -44,6 +44,14 @@ class Vm {
   std::optional<std::chrono::nanoseconds> shutdown();
   void pause();
   void resume();
+  /// Saves the running guest to `path` (booted or paused; ends in the same state).
+  void snapshot(const std::string& path);
+  /// Replaces whatever runs (or ran) with the guest saved at `path`; ends booted.
+  void restore(vmm::Backend* backend, vmm::BootRequest req, const std::string& path);
+  void reset();
+  /// Presses the ACPI power button and waits for the guest to power off; ends shutdown.
+  std::optional<std::chrono::nanoseconds> power_button();
+  void wakeup();
   /// The running machine (nullptr unless booted or paused).
   vmm::Machine* machine() const { return machine_.get(); }
   /// Marks the VM dead (transport lost): every later operation fails with the cause.

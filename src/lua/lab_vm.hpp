@@ -6,6 +6,7 @@
 
 #include "events/meta_value.hpp"
 #include "lab/lab.hpp"
+#include "vmm/backend.hpp"
 
 struct lua_State;
 
@@ -33,6 +34,12 @@ void register_resource(lua_State* L, int idx, const char* kind);
 
 /// Boots one VM with the boot options table at `opts_idx` (0 = none). Raises on failure.
 void boot_vm(lua_State* L, const std::shared_ptr<lab::Vm>& vm, int opts_idx);
+/// The merged creation + boot options of a VM (boot table at `opts_idx`, 0 = none).
+vmm::BootRequest make_boot_request(lua_State* L, const std::shared_ptr<lab::Vm>& vm, int opts_idx,
+                                   const char* what);
+void emit_vm_spawned(lua_State* L, const std::shared_ptr<lab::Vm>& vm, std::uint64_t memory);
+/// snapshot.cpp: vm:snapshot/restore/reset/power_button/wakeup and the Snapshot object.
+void register_vm_lifecycle(lua_State* L, int methods_idx);
 void shutdown_vm(lua_State* L, const std::shared_ptr<lab::Vm>& vm);
 struct FileContext;
 /// Shuts a VM down and emits `vm_shutdown` with its real uptime when it was running.

@@ -127,7 +127,7 @@ void register_resource(lua_State* L, int idx, const char* kind) {
   lua_call(L, 2, 0);
 }
 
-void boot_vm(lua_State* L, const VmPtr& vm, int opts_idx) {
+vmm::BootRequest make_boot_request(lua_State* L, const VmPtr& vm, int opts_idx, const char* what) {
   auto& ctx = context(L);
   if (ctx.listing) return;  // listing never boots
   if (auto r = vm->refusal(lab::VmOp::Boot)) raise(L, fmt::format("vm:boot: {}", *r));
@@ -149,6 +149,27 @@ void boot_vm(lua_State* L, const VmPtr& vm, int opts_idx) {
     if (!(t > 0)) raise(L, "vm:boot: agent_timeout must be a positive number of seconds");
     req.agent_timeout = t;
   } else if (req.profile->agent_boot_timeout) {
+  return req;
+}
+
+void emit_vm_spawned(lua_State* L, const VmPtr& vm, std::uint64_t memory) {
+  auto& ctx = context(L);
+  if (!ctx.bus) return;
+  events::MetaMap p;
+  p["file"] = events::str(ctx.file);
+  p["vm_name"] = events::str(vm->name());
+  p["profile"] = events::str(vm->profile());
+  p["memory_bytes"] = events::num(static_cast<std::int64_t>(memory));
+  p["cid"] = events::num(vm->cid().value_or(0));
+  p["lab"] = events::str(vm->lab());
+  ctx.bus->emit("vm_spawned", std::move(p));
+}
+
+void boot_vm(lua_State* L, const VmPtr& vm, int opts_idx) {
+  auto& ctx = context(L);
+  if (ctx.listing) return;  // listing never boots
+  if (auto r = vm->refusal(lab::VmOp::Boot)) raise(L, fmt::format("vm:boot: {}", *r));
+  vmm::BootRequest req = make_boot_request(L, vm, opts_idx, "vm:boot");
     req.agent_timeout = req.profile->agent_boot_timeout;
   }
   std::string err;
@@ -159,16 +180,7 @@ void boot_vm(lua_State* L, const VmPtr& vm, int opts_idx) {
     err = e.what();
   }
   if (err.empty()) {
-    if (ctx.bus) {
-      events::MetaMap p;
-      p["file"] = events::str(ctx.file);
-      p["vm_name"] = events::str(vm->name());
-      p["profile"] = events::str(vm->profile());
-      p["memory_bytes"] = events::num(static_cast<std::int64_t>(memory));
-      p["cid"] = events::num(vm->cid().value_or(0));
-      p["lab"] = events::str(vm->lab());
-      ctx.bus->emit("vm_spawned", std::move(p));
-    }
+    emit_vm_spawned(L, vm, memory);
     return;
   }
   raise(L, fmt::format("vm:boot: vm `{}`: {}", vm->name(), err));
@@ -232,6 +244,7 @@ void register_vm(lua_State* L) {
   // Implemented guest operations replace their gated placeholders.
   register_guest_methods(L, -1);
   register_vm_object_methods(L, -1);
+  register_vm_lifecycle(L, -1);
   register_file(L, -1);
   register_batch(L, -1);
   lua_setfield(L, -2, "__index");

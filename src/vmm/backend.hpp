@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 #include "client/agent_client.hpp"
@@ -39,6 +40,25 @@ class Machine {
   virtual void resume() = 0;
   /// Tail of the console log ("" when the backend has no console).
   virtual std::string console_tail(std::size_t bytes) { (void)bytes; return {}; }
+  /// Where the console log and socket are ("" when the backend has none).
+  virtual std::string console_log_path() const { return {}; }
+  virtual std::string console_socket_path() const { return {}; }
+
+  // Operations that need a kernel of the machine's own. The defaults refuse with the
+  // documented text `<op>: not supported by the <backend> backend`.
+  virtual const char* backend_name() const = 0;
+  /// Saves the guest's memory and device state to `path`; the VM ends in its prior state.
+  virtual void snapshot(const std::string& /*path*/) { unsupported("snapshot"); }
+  /// Warm reboot; returns once the agent answers again.
+  virtual void reset() { unsupported("reset"); }
+  /// ACPI power button; returns once the guest has powered off (or throws on timeout).
+  virtual void power_button() { unsupported("power_button"); }
+  virtual void wakeup() { unsupported("wakeup"); }
+
+ protected:
+  [[noreturn]] void unsupported(const char* op) const {
+    throw std::runtime_error(std::string(op) + ": not supported by the " + backend_name() + " backend");
+  }
 };
 
 class Backend {
@@ -47,6 +67,13 @@ class Backend {
   virtual const char* name() const = 0;
   /// Boots and waits for the agent handshake. Throws std::runtime_error with a one-line message.
   virtual std::unique_ptr<Machine> boot(const BootRequest& req) = 0;
+  /// Starts a machine from a snapshot written by Machine::snapshot (same device model, fresh
+  /// CID); `req` names the VM and carries boot options such as initial_time / rng_seed.
+  virtual std::unique_ptr<Machine> restore(const BootRequest& req, const std::string& path) {
+    (void)req;
+    (void)path;
+    throw std::runtime_error(std::string("restore: not supported by the ") + name() + " backend");
+  }
   /// Handshake deadline when neither the boot options nor the profile set one.
   virtual double default_agent_timeout() const { return 30.0; }
 };

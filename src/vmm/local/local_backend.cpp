@@ -91,6 +91,7 @@ class LocalMachine : public Machine {
 
   std::uint32_t cid() const override { return cid_; }
   std::shared_ptr<client::AgentClient> agent() override { return agent_; }
+  const char* backend_name() const override { return "local"; }
 
   void shutdown() override {
     if (pid_ <= 0) return;

@@ -20,6 +20,7 @@
 #include "vmm/qemu/host_caps.hpp"
 #include "vmm/qemu/initrd.hpp"
 #include "vmm/qemu/qemu_machine.hpp"
+#include "vmm/qemu/snapshot_file.hpp"
 #include "vmm/spawner.hpp"
 
 namespace provium::vmm::qemu {
@@ -79,6 +80,37 @@ void sweep_stale_scratch() {
     if (!(owner >> pid) || pid <= 0 || pid == ::getpid()) continue;
     if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
     fs::remove_all(e.path(), ec);
+  }
+}
+
+std::string base_initrd(const config::Profile& p) {
+  if (!p.inject_agent) return p.initrd->string();
+  std::string overlay = find_agent_overlay(p.agent_overlay_path);
+  return merged_initrd(p.initrd, overlay, tmp_root() / "agent-overlay-cache");
+}
+
+// After a restore the guest's clock is the snapshot's and its RNG state is shared by every
+// clone: both are fixed unless the test pinned them (REFERENCE §7.7).
+void refresh_restored_guest(client::AgentClient& agent, const BootOptions& opts) {
+  using proto::Value;
+  if (!opts.initial_time) {
+    proto::Map t;
+    t["ns"] = Value{static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                  std::chrono::system_clock::now().time_since_epoch())
+                                                  .count())};
+    auto r = agent.call("set_time", Value{std::move(t)});
+    if (auto err = client::op_error(r.payload, "restore: set_time")) throw std::runtime_error(*err);
+  }
+  if (!opts.rng_seed) {
+    std::string seed(64, '\0');
+    if (::getentropy(seed.data(), 32) != 0 || ::getentropy(seed.data() + 32, 32) != 0)
+      throw std::runtime_error("restore: no host entropy to reseed the guest");
+    proto::Map w;
+    w["path"] = Value{"/dev/urandom"};
+    w["data"] = Value{proto::Bytes{seed}};
+    w["mode"] = Value{"append"};
+    auto r = agent.call("write_file", Value{std::move(w)});
+    if (auto err = client::op_error(r.payload, "restore: reseed /dev/urandom")) throw std::runtime_error(*err);
   }
 }
 
@@ -150,13 +182,7 @@ class QemuBackend : public Backend {
       janitor_forget(scratch);
     };
     try {
-      std::string initrd;
-      if (p.inject_agent) {
-        std::string overlay = find_agent_overlay(p.agent_overlay_path);
-        initrd = merged_initrd(p.initrd, overlay, tmp_root() / "agent-overlay-cache");
-      } else {
-        initrd = p.initrd->string();
-      }
+      std::string initrd = base_initrd(p);
       if (!opts.files.empty()) {
         std::string with_files = scratch + "/initrd-with-files.cpio.gz";
         append_files_segment(initrd, opts.files, with_files);
@@ -190,6 +216,44 @@ class QemuBackend : public Backend {
     }
     auto m = std::make_unique<QemuMachine>(pid, spec);
     m->start(req.agent_timeout.value_or(default_agent_timeout()));
+    return m;
+  }
+
+  std::unique_ptr<Machine> restore(const BootRequest& req, const std::string& path) override {
+    static std::once_flag swept;
+    std::call_once(swept, sweep_stale_scratch);
+    BootOptions opts = read_boot_options(req.options);
+    LaunchSpec spec;
+    try {
+      spec = spec_from_model(read_snapshot_model(path));
+    } catch (const nlohmann::json::exception& e) {
+      throw std::runtime_error(fmt::format("snapshot `{}` has a corrupt header: {}", path, e.what()));
+    }
+    Accel here = choose_accel(settings_.accel);
+    if (spec.accel != here)
+      throw std::runtime_error(fmt::format("snapshot `{}` was taken under {} and cannot be restored under {}", path,
+                                           spec.accel == Accel::Kvm ? "KVM" : "TCG", here == Accel::Kvm ? "KVM" : "TCG"));
+    require_readable(spec.kernel, "kernel", req.profile->name);
+    spec.incoming = true;
+    auto [cid, scratch] = claim_scratch();
+    janitor_watch(scratch);
+    spec.cid = cid;
+    spec.scratch = scratch;
+    SpawnSpec ss;
+    try {
+      spec.initrd = base_initrd(*req.profile);
+      ss.argv = qemu_argv(spec);
+    } catch (...) {
+      std::error_code ec;
+      fs::remove_all(scratch, ec);
+      janitor_forget(scratch);
+      throw;
+    }
+    ss.stderr_path = scratch + "/qemu.stderr";
+    ss.batch_priority = true;
+    auto m = std::make_unique<QemuMachine>(spawn_process(ss), spec);
+    m->start(req.agent_timeout.value_or(default_agent_timeout()), path);
+    refresh_restored_guest(*m->agent(), opts);
     return m;
   }
 

@@ -1,5 +1,6 @@
 #include "vmm/qemu/qemu_machine.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/vm_sockets.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include <thread>
 
 #include "proto/protocol.hpp"
+#include "vmm/qemu/snapshot_file.hpp"
 #include "vmm/spawner.hpp"
 
 namespace provium::vmm::qemu {
@@ -99,7 +101,7 @@ int QemuMachine::connect_agent_socket(Qmp::Clock::time_point deadline) {
   }
 }
 
-void QemuMachine::start(double timeout_s) {
+void QemuMachine::start(double timeout_s, const std::string& snapshot) {
   auto t0 = Qmp::Clock::now();
   auto deadline = t0 + std::chrono::milliseconds(static_cast<long long>(timeout_s * 1000));
   try {
@@ -109,11 +111,13 @@ void QemuMachine::start(double timeout_s) {
   } catch (const QmpError& e) {
     fail(fmt::format("cannot talk to QEMU: {}", e.what()));
   }
+  if (!snapshot.empty()) load_snapshot(snapshot, deadline);
   std::uint64_t mark = qmp_.mark();
   int fd = connect_agent_socket(deadline);
-  if (spec_.transport == Transport::VirtioSerial) {
+  if (spec_.transport == Transport::VirtioSerial && snapshot.empty()) {
     // Bytes sent before the guest opens its end of the port may be dropped, so the handshake
-    // waits for QEMU to report the agent's open (no sleeping, no retry storms).
+    // waits for QEMU to report the agent's open (no sleeping, no retry storms). A restored
+    // guest has the port open already.
     try {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Qmp::Clock::now());
       qmp_.wait_event("VSERPORT_CHANGE", mark, std::max(left, 1ms), [](const Qmp::Json& e) {
@@ -125,6 +129,10 @@ void QemuMachine::start(double timeout_s) {
       fail(fmt::format("the agent did not start within {:.1f} s ({})", timeout_s, e.what()));
     }
   }
+  handshake(fd, deadline);
+}
+
+void QemuMachine::handshake(int fd, Qmp::Clock::time_point deadline) {
   agent_ = std::make_shared<client::AgentClient>(fd);
   try {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Qmp::Clock::now());
@@ -132,6 +140,192 @@ void QemuMachine::start(double timeout_s) {
   } catch (const std::exception& e) {
     agent_.reset();
     fail(fmt::format("agent handshake failed: {}", e.what()));
+  }
+}
+
+void QemuMachine::load_snapshot(const std::string& path, Qmp::Clock::time_point deadline) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) fail(fmt::format("restore: pipe: {}", std::strerror(errno)));
+  std::string feed_error;
+  std::thread feeder;
+  try {
+    qmp_.execute_with_fd("getfd", {{"fdname", "restorefd"}}, p[0]);
+    ::close(p[0]);
+    p[0] = -1;
+    feeder = std::thread([&, wfd = p[1]] {
+      try {
+        stream_snapshot(path, wfd);
+      } catch (const std::exception& e) {
+        feed_error = e.what();
+      }
+      ::close(wfd);
+    });
+    qmp_.execute("migrate-incoming", {{"uri", "fd:restorefd"}});
+    while (true) {
+      auto st = qmp_.execute("query-status");
+      std::string status = st.value("status", "");
+      if (status != "inmigrate") {
+        if (status != "running" && status != "paused" && status != "postmigrate")
+          throw QmpError(fmt::format("QEMU ended the restore in state `{}`", status));
+        break;
+      }
+      if (Qmp::Clock::now() > deadline) throw QmpError("the restore did not complete in time");
+      std::this_thread::sleep_for(20ms);
+    }
+    feeder.join();
+    if (!feed_error.empty()) throw QmpError(feed_error);
+    qmp_.execute("cont");
+  } catch (const std::exception& e) {
+    if (p[0] >= 0) ::close(p[0]);
+    if (feeder.joinable()) {
+      // QEMU is killed by fail(); the feeder then sees EPIPE and ends.
+      ::kill(pid_, SIGKILL);
+      feeder.join();
+    } else {
+      ::close(p[1]);
+    }
+    fail(fmt::format("restore from `{}` failed: {}", path, e.what()));
+  }
+}
+
+nlohmann::json QemuMachine::device_model() const {
+  nlohmann::json drives = nlohmann::json::array();
+  for (auto& d : spec_.drives) drives.push_back({{"id", d.id}, {"file", d.file}, {"readonly", d.readonly}});
+  nlohmann::json m = {{"memory_mib", spec_.memory_mib}, {"cpus", spec_.cpus},
+                      {"accel", spec_.accel == Accel::Kvm ? "kvm" : "tcg"},
+                      {"transport", transport_name(spec_.transport)},
+                      {"kernel", spec_.kernel}, {"cmdline", spec_.cmdline},
+                      {"ksm_merge", spec_.ksm_merge}, {"drives", drives}};
+  if (spec_.initial_time) m["initial_time"] = *spec_.initial_time;
+  if (spec_.rng_seed) m["rng_seed"] = *spec_.rng_seed;
+  return m;
+}
+
+LaunchSpec spec_from_model(const nlohmann::json& m) {
+  LaunchSpec s;
+  s.memory_mib = m.at("memory_mib").get<std::uint64_t>();
+  s.cpus = m.at("cpus").get<std::uint32_t>();
+  s.accel = m.at("accel").get<std::string>() == "kvm" ? Accel::Kvm : Accel::Tcg;
+  s.transport = m.at("transport").get<std::string>() == "vsock" ? Transport::Vsock : Transport::VirtioSerial;
+  s.kernel = m.at("kernel").get<std::string>();
+  s.cmdline = m.at("cmdline").get<std::string>();
+  s.ksm_merge = m.value("ksm_merge", true);
+  if (m.contains("initial_time")) s.initial_time = m["initial_time"].get<std::int64_t>();
+  if (m.contains("rng_seed")) s.rng_seed = m["rng_seed"].get<std::uint64_t>();
+  for (auto& d : m.value("drives", nlohmann::json::array()))
+    s.drives.push_back({d.at("id").get<std::string>(), d.at("file").get<std::string>(), d.value("readonly", false)});
+  return s;
+}
+
+void QemuMachine::snapshot(const std::string& path) {
+  bool was_running = qmp_.execute("query-status").value("status", "") == "running";
+  if (was_running) qmp_.execute("stop");
+  auto resume_after = [&] {
+    if (was_running) qmp_.execute("cont");
+  };
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) throw std::runtime_error(fmt::format("snapshot: pipe: {}", std::strerror(errno)));
+  std::string tmp = path + ".tmp";
+  std::string write_error;
+  std::thread writer;
+  try {
+    qmp_.execute_with_fd("getfd", {{"fdname", "snapfd"}}, p[1]);
+    ::close(p[1]);
+    p[1] = -1;
+    writer = std::thread([&, rfd = p[0]] {
+      try {
+        write_snapshot(rfd, tmp, device_model());
+      } catch (const std::exception& e) {
+        write_error = e.what();
+        // Keep draining so QEMU never blocks on a full pipe, then report the first error.
+        char sink[65536];
+        while (::read(rfd, sink, sizeof sink) > 0) {
+        }
+      }
+    });
+    std::uint64_t mark = qmp_.mark();
+    qmp_.execute("migrate", {{"uri", "fd:snapfd"}});
+    auto ev = qmp_.wait_event("MIGRATION", mark, 120s, [](const Qmp::Json& e) {
+      std::string st = e["data"].value("status", "");
+      return st == "completed" || st == "failed" || st == "cancelled";
+    });
+    std::string st = ev["data"].value("status", "");
+    if (st != "completed") {
+      std::string why = st;
+      try {
+        auto info = qmp_.execute("query-migrate");
+        why = info.value("error-desc", st);
+      } catch (const QmpError&) {
+      }
+      throw std::runtime_error(fmt::format("snapshot: migration {}", why));
+    }
+    writer.join();  // QEMU closes its end when the stream is complete: EOF ends the writer
+    ::close(p[0]);
+    p[0] = -1;
+    if (!write_error.empty()) throw std::runtime_error("snapshot: " + write_error);
+    std::error_code ec;
+    fs::rename(tmp, path, ec);
+    if (ec) throw std::runtime_error(fmt::format("snapshot: cannot install `{}`: {}", path, ec.message()));
+  } catch (...) {
+    if (p[1] >= 0) ::close(p[1]);
+    if (writer.joinable()) {
+      try {
+        qmp_.execute("migrate_cancel");
+      } catch (const QmpError&) {
+      }
+      writer.join();
+    }
+    if (p[0] >= 0) ::close(p[0]);
+    ::unlink(tmp.c_str());
+    try {
+      resume_after();
+    } catch (const QmpError&) {
+    }
+    throw;
+  }
+  resume_after();
+}
+
+void QemuMachine::reset() {
+  // -no-reboot turns guest resets into exits, so a reset is allowed for this one call only.
+  try {
+    qmp_.execute("set-action", {{"reboot", "reset"}});
+    std::uint64_t mark = qmp_.mark();
+    if (agent_) agent_->shutdown();
+    agent_.reset();
+    qmp_.execute("system_reset");
+    qmp_.wait_event("RESET", mark, 10s);
+    mark = qmp_.mark();
+    auto deadline = Qmp::Clock::now() + 120s;
+    int fd = connect_agent_socket(deadline);
+    if (spec_.transport == Transport::VirtioSerial)
+      qmp_.wait_event("VSERPORT_CHANGE", mark, 120s, [](const Qmp::Json& e) {
+        return e["data"].value("id", "") == "pvport0" && e["data"].value("open", false);
+      });
+    handshake(fd, deadline);
+    qmp_.execute("set-action", {{"reboot", "shutdown"}});
+  } catch (const QmpError& e) {
+    throw std::runtime_error(fmt::format("reset: {}", e.what()));
+  }
+}
+
+void QemuMachine::power_button() {
+  try {
+    qmp_.execute("system_powerdown");
+  } catch (const QmpError& e) {
+    throw std::runtime_error(fmt::format("power_button: {}", e.what()));
+  }
+  auto until = Qmp::Clock::now() + 60s;
+  while (qemu_running() && Qmp::Clock::now() < until) std::this_thread::sleep_for(20ms);
+  if (qemu_running()) throw std::runtime_error("power_button: the guest did not power off within 60 s");
+  shutdown();
+}
+
+void QemuMachine::wakeup() {
+  try {
+    qmp_.execute("system_wakeup");
+  } catch (const QmpError& e) {
+    throw std::runtime_error(fmt::format("wakeup: {}", e.what()));
   }
 }
 

@@ -22,7 +22,8 @@ class QemuMachine : public Machine {
 
   /// Connects QMP, then the agent, and completes the handshake before `timeout_s`. Throws
   /// std::runtime_error with QEMU's stderr and the console tail when the guest never answers.
-  void start(double timeout_s);
+  /// With `snapshot`, QEMU was started with -incoming defer and is fed that snapshot first.
+  void start(double timeout_s, const std::string& snapshot = {});
 
   std::uint32_t cid() const override { return spec_.cid; }
   void shutdown() override;
@@ -30,6 +31,16 @@ class QemuMachine : public Machine {
   void pause() override;
   void resume() override;
   std::string console_tail(std::size_t bytes) override;
+  std::string console_log_path() const override { return spec_.scratch + "/console.log"; }
+  std::string console_socket_path() const override { return spec_.scratch + "/console.sock"; }
+  const char* backend_name() const override { return "qemu"; }
+  void snapshot(const std::string& path) override;
+  void reset() override;
+  void power_button() override;
+  void wakeup() override;
+
+  /// The device model a restore must recreate (recorded in every snapshot).
+  nlohmann::json device_model() const;
 
   /// True while the QEMU process has not exited (reaps it when it has).
   bool qemu_running();
@@ -37,6 +48,8 @@ class QemuMachine : public Machine {
 
  private:
   int connect_agent_socket(Qmp::Clock::time_point deadline);
+  void load_snapshot(const std::string& path, Qmp::Clock::time_point deadline);
+  void handshake(int fd, Qmp::Clock::time_point deadline);
   [[noreturn]] void fail(const std::string& why);
   std::string qemu_stderr_tail();
 
@@ -47,6 +60,9 @@ class QemuMachine : public Machine {
   std::shared_ptr<client::AgentClient> agent_;
   bool stopped_ = false;
 };
+
+/// The LaunchSpec recorded by device_model(); scratch, cid and initrd are the caller's.
+LaunchSpec spec_from_model(const nlohmann::json& model);
 
 /// Last `bytes` of a file ("" when unreadable), starting at a line boundary when possible.
 std::string file_tail(const std::string& path, std::size_t bytes);

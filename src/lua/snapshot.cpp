@@ -1,0 +1,192 @@
+// Whole-machine lifecycle beyond boot/shutdown (REFERENCE §5.3, §5.12): vm:snapshot and the
+// Snapshot object, vm:restore, vm:reset, vm:power_button, vm:wakeup.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <lua.hpp>
+
+#include "lab/vm.hpp"
+#include "lua/context.hpp"
+#include "lua/lab_vm.hpp"
+#include "lua/support.hpp"
+
+namespace provium::lua {
+namespace {
+
+namespace fs = std::filesystem;
+using VmPtr = std::shared_ptr<lab::Vm>;
+constexpr const char* kSnapshotMeta = "provium.Snapshot";
+
+struct SnapshotUd {
+  std::string path;
+};
+
+const VmPtr& vm_arg(lua_State* L, const char* what) { return check_shared<lab::Vm>(L, 1, kVmMeta, what); }
+
+SnapshotUd* to_snapshot(lua_State* L, int idx) {
+  return static_cast<SnapshotUd*>(luaL_testudata(L, idx, kSnapshotMeta));
+}
+
+std::string default_snapshot_path() {
+  const char* t = std::getenv("TMPDIR");
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count();
+  return fmt::format("{}/provium-snap-{}-{}.bin", (t && *t) ? t : "/tmp", ::getpid(), ns);
+}
+
+// Open streams would be cut off mid-flight in the clone: refuse, naming each one.
+void refuse_live_streams(lua_State* L, lab::Vm& vm, const char* what) {
+  auto agent = vm.machine() ? vm.machine()->agent() : nullptr;
+  if (!agent) return;
+  auto labels = agent->live_stream_labels();
+  if (labels.empty()) return;
+  std::string msg = fmt::format("{}: vm `{}` in {} has live streams:", what, vm.name(), context(L).file);
+  for (auto& l : labels) msg += "\n  " + l;
+  msg += "\nclose them (stream:close()) before taking a snapshot";
+  raise(L, msg);
+}
+
+int vm_snapshot(lua_State* L) {
+  auto& vm = vm_arg(L, "vm:snapshot");
+  if (context(L).listing) return 0;
+  if (auto r = vm->refusal(lab::VmOp::Snapshot)) raise(L, fmt::format("vm:snapshot: {}", *r));
+  std::string path = lua_isnoneornil(L, 2) ? default_snapshot_path() : luaL_checkstring(L, 2);
+  refuse_live_streams(L, *vm, "vm:snapshot");
+  try {
+    vm->snapshot(path);
+  } catch (const std::exception& e) {
+    raise(L, fmt::format("vm:snapshot: vm `{}`: {}", vm->name(), e.what()));
+  }
+  auto* ud = static_cast<SnapshotUd*>(lua_newuserdatauv(L, sizeof(SnapshotUd), 0));
+  new (ud) SnapshotUd{fs::absolute(path).string()};
+  luaL_setmetatable(L, kSnapshotMeta);
+  return 1;
+}
+
+int vm_restore(lua_State* L) {
+  auto& vm = vm_arg(L, "vm:restore");
+  auto& ctx = context(L);
+  if (ctx.listing) return 0;
+  std::string path;
+  if (auto* s = to_snapshot(L, 2)) path = s->path;
+  else if (lua_type(L, 2) == LUA_TSTRING) path = lua_tostring(L, 2);
+  else raise(L, fmt::format("vm:restore: expected a Snapshot or a path, got {}", luaL_typename(L, 2)));
+  if (::access(path.c_str(), R_OK) != 0)
+    raise(L, fmt::format("vm:restore: snapshot `{}`: {}", path, std::strerror(errno)));
+  vmm::BootRequest req = make_boot_request(L, vm, lua_istable(L, 3) ? 3 : 0, "vm:restore");
+  std::uint64_t memory = req.memory_bytes;
+  std::string err;
+  try {
+    vm->restore(ctx.backend, std::move(req), path);
+  } catch (const std::exception& e) {
+    err = e.what();
+  }
+  if (!err.empty()) raise(L, fmt::format("vm:restore: vm `{}`: {}", vm->name(), err));
+  emit_vm_spawned(L, vm, memory);
+  lua_settop(L, 1);
+  return 1;
+}
+
+template <void (lab::Vm::*Op)(), const char* Name>
+int vm_simple(lua_State* L) {
+  auto& vm = vm_arg(L, Name);
+  if (context(L).listing) return 0;
+  try {
+    ((*vm).*Op)();
+  } catch (const std::exception& e) {
+    raise(L, fmt::format("{}: {}", Name, e.what()));
+  }
+  return 0;
+}
+constexpr char kReset[] = "vm:reset";
+constexpr char kWakeup[] = "vm:wakeup";
+
+int vm_power_button(lua_State* L) {
+  auto& vm = vm_arg(L, "vm:power_button");
+  auto& ctx = context(L);
+  if (ctx.listing) return 0;
+  std::optional<std::chrono::nanoseconds> uptime;
+  try {
+    uptime = vm->power_button();
+  } catch (const std::exception& e) {
+    raise(L, fmt::format("vm:power_button: {}", e.what()));
+  }
+  if (uptime && ctx.bus) {
+    events::MetaMap p;
+    p["file"] = events::str(ctx.file);
+    p["vm_name"] = events::str(vm->name());
+    p["duration_ns"] = events::num(static_cast<std::int64_t>(uptime->count()));
+    p["lab"] = events::str(vm->lab());
+    ctx.bus->emit("vm_shutdown", std::move(p));
+  }
+  return 0;
+}
+
+int vm_console_socket_path(lua_State* L) {
+  auto& vm = vm_arg(L, "vm:console_socket_path");
+  std::string p = vm->machine() ? vm->machine()->console_socket_path() : "";
+  if (p.empty()) lua_pushnil(L);
+  else lua_pushstring(L, p.c_str());
+  return 1;
+}
+
+SnapshotUd& check_snapshot(lua_State* L) { return *static_cast<SnapshotUd*>(luaL_checkudata(L, 1, kSnapshotMeta)); }
+
+int snap_path(lua_State* L) {
+  lua_pushstring(L, check_snapshot(L).path.c_str());
+  return 1;
+}
+int snap_size(lua_State* L) {
+  std::error_code ec;
+  auto n = fs::file_size(check_snapshot(L).path, ec);
+  lua_pushinteger(L, ec ? 0 : static_cast<lua_Integer>(n));
+  return 1;
+}
+int snap_delete(lua_State* L) {
+  std::error_code ec;
+  fs::remove(check_snapshot(L).path, ec);
+  return 0;
+}
+int snap_tostring(lua_State* L) {
+  lua_pushstring(L, fmt::format("snapshot({})", check_snapshot(L).path).c_str());
+  return 1;
+}
+int snap_gc(lua_State* L) {
+  check_snapshot(L).~SnapshotUd();
+  return 0;
+}
+
+}  // namespace
+
+void register_vm_lifecycle(lua_State* L, int idx) {
+  idx = lua_absindex(L, idx);
+  static const luaL_Reg vm_methods[] = {{"snapshot", guarded<vm_snapshot>},
+                                        {"restore", guarded<vm_restore>},
+                                        {"reset", guarded<vm_simple<&lab::Vm::reset, kReset>>},
+                                        {"wakeup", guarded<vm_simple<&lab::Vm::wakeup, kWakeup>>},
+                                        {"power_button", guarded<vm_power_button>},
+                                        {"console_socket_path", guarded<vm_console_socket_path>},
+                                        {nullptr, nullptr}};
+  for (auto* r = vm_methods; r->name; ++r) {
+    lua_pushcfunction(L, r->func);
+    lua_setfield(L, idx, r->name);
+  }
+  luaL_newmetatable(L, kSnapshotMeta);
+  static const luaL_Reg snap[] = {{"path", guarded<snap_path>},
+                                  {"size", guarded<snap_size>},
+                                  {"delete", guarded<snap_delete>},
+                                  {nullptr, nullptr}};
+  luaL_newlib(L, snap);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, guarded<snap_tostring>);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushcfunction(L, snap_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+}
+
+}  // namespace provium::lua
