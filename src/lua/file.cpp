@@ -139,29 +139,9 @@ int file_gc(lua_State* L) {
 int vm_open_file(lua_State* L) {
   auto agent = guest_agent(L, "open_file");
   std::string path = luaL_checkstring(L, 2);
-  luaL_checktype(L, 3, LUA_TTABLE);
-  static const std::pair<const char*, std::int64_t> bits[] = {
-      {"read", 1}, {"write", 2}, {"create", 4}, {"truncate", 8}, {"append", 16}, {"exclusive", 32}};
-  std::int64_t mode = 0;
-  for (auto& [k, b] : bits) {
-    lua_getfield(L, 3, k);
-    if (lua_toboolean(L, -1)) mode |= b;
-    lua_pop(L, 1);
-  }
-  if (!(mode & (1 | 2 | 16)))
-    raise(L, "vm:open_file: mode needs at least one of read, write, append");
-  proto::Map m;
-  m["path"] = Value{path};
-  m["mode"] = Value{mode};
-  lua_getfield(L, 3, "perm");
-  if (lua_isinteger(L, -1))
-    m["create_perm"] = Value{static_cast<std::int64_t>(lua_tointeger(L, -1))};
-  lua_pop(L, 1);
-  Value h = call_op(L, agent, "open_file", Value{std::move(m)}, "open_file");
-  auto* f = static_cast<FileUd*>(lua_newuserdatauv(L, sizeof(FileUd), 0));
-  new (f) FileUd{agent, *h.as_int(), path, false};
-  luaL_setmetatable(L, kFileMeta);
-  register_resource(L, -1, "file");
+  Value payload = open_file_payload(L, path, 3, "vm:open_file");
+  Value h = call_op(L, agent, "open_file", std::move(payload), "open_file");
+  push_file(L, std::move(agent), *h.as_int(), path);
   return 1;
 }
 
@@ -189,6 +169,36 @@ int vm_fd_stream(lua_State* L) {
 }
 
 }  // namespace
+
+Value open_file_payload(lua_State* L, const std::string& path, int mode_idx, const char* what) {
+  luaL_checktype(L, mode_idx, LUA_TTABLE);
+  static const std::pair<const char*, std::int64_t> bits[] = {
+      {"read", 1}, {"write", 2}, {"create", 4}, {"truncate", 8}, {"append", 16}, {"exclusive", 32}};
+  std::int64_t mode = 0;
+  for (auto& [k, b] : bits) {
+    lua_getfield(L, mode_idx, k);
+    if (lua_toboolean(L, -1)) mode |= b;
+    lua_pop(L, 1);
+  }
+  if (!(mode & (1 | 2 | 16)))
+    raise(L, fmt::format("{}: mode needs at least one of read, write, append", what));
+  proto::Map m;
+  m["path"] = Value{path};
+  m["mode"] = Value{mode};
+  lua_getfield(L, mode_idx, "perm");
+  if (lua_isinteger(L, -1))
+    m["create_perm"] = Value{static_cast<std::int64_t>(lua_tointeger(L, -1))};
+  lua_pop(L, 1);
+  return Value{std::move(m)};
+}
+
+void push_file(lua_State* L, std::shared_ptr<client::AgentClient> agent, std::int64_t handle,
+               std::string path) {
+  auto* f = static_cast<FileUd*>(lua_newuserdatauv(L, sizeof(FileUd), 0));
+  new (f) FileUd{std::move(agent), handle, std::move(path), false};
+  luaL_setmetatable(L, kFileMeta);
+  register_resource(L, -1, "file");
+}
 
 void register_file(lua_State* L, int vm_methods_idx) {
   vm_methods_idx = lua_absindex(L, vm_methods_idx);

@@ -53,7 +53,9 @@ Value call_op(lua_State* L, const std::shared_ptr<client::AgentClient>& agent,
   }
   if (!err.empty()) raise(L, err);
   if (raw) *raw = reply;
-  if (kind == "syscall" || kind == "batch_op") return reply.payload;  // plain shapes
+  if (kind == "syscall" || kind == "batch_op" || kind == "worker_syscall" ||
+      kind == "worker_syscall_await")
+    return reply.payload;  // plain shapes
   Value v;
   if (auto e = client::op_error(reply.payload, method, &v)) raise(L, *e);
   return v;
@@ -123,7 +125,8 @@ void push_listdir(lua_State* L, const Value& v) {
 
 Value exec_args(lua_State* L, int idx, const char* method, bool allow_timeout) {
   proto::Map a;
-  std::string what = fmt::format("vm:{}", method);
+  // `method` is a Vm method ("run") or already qualified ("worker:run").
+  std::string what = std::strchr(method, ':') ? method : fmt::format("vm:{}", method);
   int opts = 0;
   if (lua_istable(L, idx)) {
     // run({argv...}, opts?): direct exec of argv[1].
@@ -199,6 +202,90 @@ Value exec_args(lua_State* L, int idx, const char* method, bool allow_timeout) {
     lua_pop(L, 2);
   }
   return Value{std::move(a)};
+}
+
+Value syscall_payload(lua_State* L, int idx) {
+  proto::Map p;
+  p["nr"] = Value{static_cast<std::int64_t>(luaL_checkinteger(L, idx))};
+  int t = idx + 1;
+  proto::Array args;
+  if (lua_istable(L, t)) {
+    lua_getfield(L, t, "args");
+    if (lua_istable(L, -1))
+      for (lua_Integer i = 1, n = luaL_len(L, -1); i <= n && i <= 6; ++i) {
+        lua_rawgeti(L, -1, i);
+        args.push_back(Value{static_cast<std::int64_t>(lua_tointeger(L, -1))});
+        lua_pop(L, 1);
+      }
+    lua_pop(L, 1);
+    lua_getfield(L, t, "bufs");
+    if (lua_istable(L, -1)) {
+      proto::Array bufs;
+      for (lua_Integer i = 1, n = luaL_len(L, -1); i <= n; ++i) {
+        lua_rawgeti(L, -1, i);
+        size_t len;
+        const char* s = luaL_checklstring(L, -1, &len);
+        bufs.push_back(Value{proto::Bytes{std::string(s, len)}});
+        lua_pop(L, 1);
+      }
+      p["bufs"] = Value{std::move(bufs)};
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, t, "ptrs");
+    if (lua_istable(L, -1)) {
+      proto::Array ptrs;
+      for (lua_Integer i = 1, n = luaL_len(L, -1); i <= n; ++i) {
+        lua_rawgeti(L, -1, i);
+        ptrs.push_back(Value{static_cast<std::int64_t>(lua_tointeger(L, -1))});
+        lua_pop(L, 1);
+      }
+      p["ptrs"] = Value{std::move(ptrs)};
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, t, "nested");
+    if (lua_istable(L, -1)) {
+      proto::Array nested;
+      for (lua_Integer i = 1, n = luaL_len(L, -1); i <= n; ++i) {
+        lua_rawgeti(L, -1, i);
+        proto::Map m;
+        for (auto [key, off] :
+             {std::pair{"parent", 1}, std::pair{"child", 1}, std::pair{"offset", 0}}) {
+          lua_getfield(L, -1, key);
+          m[key] =
+              Value{static_cast<std::int64_t>(lua_tointeger(L, -1) - off)};  // 1-based -> 0-based
+          lua_pop(L, 1);
+        }
+        nested.push_back(Value{std::move(m)});
+        lua_pop(L, 1);
+      }
+      p["nested"] = Value{std::move(nested)};
+    }
+    lua_pop(L, 1);
+  } else {
+    for (int i = t; i <= std::min(lua_gettop(L), t + 5); ++i)
+      args.push_back(Value{static_cast<std::int64_t>(luaL_checkinteger(L, i))});
+  }
+  p["args"] = Value{std::move(args)};
+  return Value{std::move(p)};
+}
+
+void push_syscall_result(lua_State* L, const Value& r) {
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, proto::int_field(r, "ret"));
+  lua_setfield(L, -2, "ret");
+  lua_pushinteger(L, proto::int_field(r, "ret"));
+  lua_setfield(L, -2, "result");
+  lua_pushinteger(L, proto::int_field_or(r, "errno", 0));
+  lua_setfield(L, -2, "errno");
+  lua_newtable(L);
+  if (auto ob = proto::opt_field(r, "out_bufs"); ob && ob->as_array())
+    for (size_t i = 0; i < ob->as_array()->size(); ++i) {
+      auto& b = (*ob->as_array())[i];
+      std::string data = b.as_bytes() ? b.as_bytes()->data : std::string();
+      lua_pushlstring(L, data.data(), data.size());
+      lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
+    }
+  lua_setfield(L, -2, "out_bufs");
 }
 
 namespace {
@@ -317,83 +404,7 @@ int vm_rename(lua_State* L) {
 
 int vm_syscall(lua_State* L) {
   auto agent = guest_agent(L, "syscall");
-  proto::Map p;
-  p["nr"] = Value{static_cast<std::int64_t>(luaL_checkinteger(L, 2))};
-  proto::Array args;
-  if (lua_istable(L, 3)) {
-    lua_getfield(L, 3, "args");
-    if (lua_istable(L, -1))
-      for (lua_Integer i = 1, n = luaL_len(L, -1); i <= n && i <= 6; ++i) {
-        lua_rawgeti(L, -1, i);
-        args.push_back(Value{static_cast<std::int64_t>(lua_tointeger(L, -1))});
-        lua_pop(L, 1);
-      }
-    lua_pop(L, 1);
-    lua_getfield(L, 3, "bufs");
-    if (lua_istable(L, -1)) {
-      proto::Array bufs;
-      for (lua_Integer i = 1, n = luaL_len(L, -1); i <= n; ++i) {
-        lua_rawgeti(L, -1, i);
-        size_t len;
-        const char* s = luaL_checklstring(L, -1, &len);
-        bufs.push_back(Value{proto::Bytes{std::string(s, len)}});
-        lua_pop(L, 1);
-      }
-      p["bufs"] = Value{std::move(bufs)};
-    }
-    lua_pop(L, 1);
-    lua_getfield(L, 3, "ptrs");
-    if (lua_istable(L, -1)) {
-      proto::Array ptrs;
-      for (lua_Integer i = 1, n = luaL_len(L, -1); i <= n; ++i) {
-        lua_rawgeti(L, -1, i);
-        ptrs.push_back(Value{static_cast<std::int64_t>(lua_tointeger(L, -1))});
-        lua_pop(L, 1);
-      }
-      p["ptrs"] = Value{std::move(ptrs)};
-    }
-    lua_pop(L, 1);
-    lua_getfield(L, 3, "nested");
-    if (lua_istable(L, -1)) {
-      proto::Array nested;
-      for (lua_Integer i = 1, n = luaL_len(L, -1); i <= n; ++i) {
-        lua_rawgeti(L, -1, i);
-        proto::Map m;
-        for (auto [key, off] :
-             {std::pair{"parent", 1}, std::pair{"child", 1}, std::pair{"offset", 0}}) {
-          lua_getfield(L, -1, key);
-          m[key] =
-              Value{static_cast<std::int64_t>(lua_tointeger(L, -1) - off)};  // 1-based -> 0-based
-          lua_pop(L, 1);
-        }
-        nested.push_back(Value{std::move(m)});
-        lua_pop(L, 1);
-      }
-      p["nested"] = Value{std::move(nested)};
-    }
-    lua_pop(L, 1);
-  } else {
-    for (int i = 3; i <= std::min(lua_gettop(L), 8); ++i)
-      args.push_back(Value{static_cast<std::int64_t>(luaL_checkinteger(L, i))});
-  }
-  p["args"] = Value{std::move(args)};
-  Value r = call_op(L, agent, "syscall", Value{std::move(p)}, "syscall");
-  lua_createtable(L, 0, 4);
-  lua_pushinteger(L, proto::int_field(r, "ret"));
-  lua_setfield(L, -2, "ret");
-  lua_pushinteger(L, proto::int_field(r, "ret"));
-  lua_setfield(L, -2, "result");
-  lua_pushinteger(L, proto::int_field_or(r, "errno", 0));
-  lua_setfield(L, -2, "errno");
-  lua_newtable(L);
-  if (auto ob = proto::opt_field(r, "out_bufs"); ob && ob->as_array())
-    for (size_t i = 0; i < ob->as_array()->size(); ++i) {
-      auto& b = (*ob->as_array())[i];
-      std::string data = b.as_bytes() ? b.as_bytes()->data : std::string();
-      lua_pushlstring(L, data.data(), data.size());
-      lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
-    }
-  lua_setfield(L, -2, "out_bufs");
+  push_syscall_result(L, call_op(L, agent, "syscall", syscall_payload(L, 2), "syscall"));
   return 1;
 }
 

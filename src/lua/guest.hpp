@@ -40,6 +40,20 @@ void push_listdir(lua_State* L, const proto::Value& v);
 /// Pushes a Stream userdata over an open agent stream; registers it with the current scope.
 void push_stream(lua_State* L, std::shared_ptr<client::StreamChannel> ch, std::string kind, std::string detail);
 
+/// The syscall payload from `nr` at `idx` and either up to six integers or an options table
+/// after it (REFERENCE §5.4), and the table vm:syscall returns from the agent's reply.
+proto::Value syscall_payload(lua_State* L, int idx);
+void push_syscall_result(lua_State* L, const proto::Value& reply);
+
+/// Pushes a Process (run_async) / File (open_file) over an agent handle; registers it with the
+/// current scope. Handles may be relayed ones (a worker's): their ops go through the agent.
+void push_process(lua_State* L, std::shared_ptr<client::AgentClient> agent, std::int64_t handle);
+void push_file(lua_State* L, std::shared_ptr<client::AgentClient> agent, std::int64_t handle,
+               std::string path);
+/// The open_file payload from a path and the mode table at `mode_idx`; `what` names the method.
+proto::Value open_file_payload(lua_State* L, const std::string& path, int mode_idx,
+                               const char* what);
+
 /// Signal numbers from names ("term", "SIGKILL", "9").
 int parse_signal(lua_State* L, int idx, const char* method, int dflt);
 
@@ -48,5 +62,6 @@ void register_guest_methods(lua_State* L, int vm_methods_idx);  // vm:run, read_
 void register_vm_object_methods(lua_State* L, int vm_methods_idx);  // vm:clock, vm:run_async
 void register_file(lua_State* L, int vm_methods_idx);  // file.cpp: vm:open_file, vm:fd_stream
 void register_batch(lua_State* L, int vm_methods_idx);  // batch.cpp: vm:batch
+void register_worker(lua_State* L, int vm_methods_idx);  // worker.cpp: vm:spawn_worker, Worker
 
 }  // namespace provium::lua

@@ -432,10 +432,7 @@ int vm_run_async(lua_State* L) {
   auto agent = guest_agent(L, "run_async");
   Value args = exec_args(L, 2, "run_async", false);
   Value v = call_op(L, agent, "run_async", std::move(args), "run_async");
-  auto* p = static_cast<ProcessUd*>(lua_newuserdatauv(L, sizeof(ProcessUd), 0));
-  new (p) ProcessUd{agent, *v.as_int(), false, false};
-  luaL_setmetatable(L, kProcessMeta);
-  register_resource(L, -1, "process");
+  push_process(L, std::move(agent), *v.as_int());
   return 1;
 }
 
@@ -457,6 +454,13 @@ int parse_signal(lua_State* L, int idx, const char* method, int dflt) {
   for (auto& [n, v] : names)
     if (low == n) return v;
   raise(L, fmt::format("{}: unknown signal name `{}`", method, s));
+}
+
+void push_process(lua_State* L, std::shared_ptr<client::AgentClient> agent, std::int64_t handle) {
+  auto* p = static_cast<ProcessUd*>(lua_newuserdatauv(L, sizeof(ProcessUd), 0));
+  new (p) ProcessUd{std::move(agent), handle, false, false};
+  luaL_setmetatable(L, kProcessMeta);
+  register_resource(L, -1, "process");
 }
 
 void push_run_result(lua_State* L, const Value& ok, const std::string& out_prefix,

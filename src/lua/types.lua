@@ -181,20 +181,37 @@ function Clock:sleep(d) end
 
 ---@class Worker
 local Worker = {}
+---@param cmd string|string[]
+---@param opts? table
 ---@return RunResult
 function Worker:run(cmd, opts) end
+---@param cmd string|string[]
+---@param opts? table
 ---@return Process
 function Worker:run_async(cmd, opts) end
-function Worker:syscall(...) end
-function Worker:syscall_async(...) end
+---@param nr integer
+---@return {ret: integer, result: integer, errno: integer, out_bufs: string[]}
+function Worker:syscall(nr, ...) end
+---@param nr integer
+---@return PendingSyscall
+function Worker:syscall_async(nr, ...) end
+---@param path string
+---@param mode {read?: boolean, write?: boolean, create?: boolean, truncate?: boolean, append?: boolean, exclusive?: boolean, perm?: integer}
 ---@return File
 function Worker:open_file(path, mode) end
+---@param sig? integer|string
+---@return integer signalled number of async children signalled
 function Worker:kill(sig) end
----@return integer
+---@return integer status worst exit status of the async children (128+N when killed by signal N)
 function Worker:join() end
 ---@return integer
 function Worker:handle() end
 function Worker:close() end
+
+---@class PendingSyscall
+local PendingSyscall = {}
+---@return {ret: integer, result: integer, errno: integer, out_bufs: string[]}
+function PendingSyscall:await() end
 
 ---@class Snapshot
 local Snapshot = {}
@@ -335,6 +352,7 @@ function Vm:batch(fn) end
 function Vm:clock() end
 ---@return Console
 function Vm:console() end
+---@param opts? {thread?: false, uid?: integer, gid?: integer, groups?: integer[], caps?: string[]}
 ---@return Worker
 function Vm:spawn_worker(opts) end
 ---@return Nic
