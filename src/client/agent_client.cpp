@@ -339,7 +339,26 @@ void StreamChannel::close() {
   if (auto o = owner_.lock(); o && !was_ended) o->close_stream(id_);
 }
 
-}  // namespace provium::client
+
+void StreamChannel::deliver(std::string chunk) {
+  std::lock_guard lk(mu_);
+  if (closed_ || ended_) return;
+  chunks_.push_back(std::move(chunk));
+  cv_.notify_all();
+}
+
+void StreamChannel::finish(std::string reason) {
+  std::lock_guard lk(mu_);
+  if (ended_) return;
+  ended_ = true;
+  end_reason_ = std::move(reason);
+  cv_.notify_all();
+}
+
+bool StreamChannel::closed() const {
+  std::lock_guard lk(mu_);
+  return closed_;
+}
 
 bool StreamChannel::live() const {
   std::lock_guard lk(mu_);

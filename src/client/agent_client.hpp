@@ -47,6 +47,10 @@ class StreamChannel {
   void close();
   /// True until closed or ended (snapshots refuse while any stream is live).
   bool live() const;
+  /// Streams fed by the host itself (the console): append a chunk; end with `reason`.
+  void deliver(std::string chunk);
+  void finish(std::string reason);
+  bool closed() const;
 
   /// `kind("detail") at file:line` for the snapshot refusal; set once by whoever opened it.
   std::string label;

@@ -245,6 +245,8 @@ void register_vm(lua_State* L) {
   register_guest_methods(L, -1);
   register_vm_object_methods(L, -1);
   register_vm_lifecycle(L, -1);
+  register_vm_lifecycle(L, -1);
+  register_console(L, -1);
   register_file(L, -1);
   register_batch(L, -1);
   register_worker(L, -1);
