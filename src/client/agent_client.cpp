@@ -377,3 +377,5 @@ std::vector<std::string> AgentClient::live_stream_labels() const {
   return out;
 }
 
+
+}  // namespace provium::client

@@ -129,11 +129,9 @@ void register_resource(lua_State* L, int idx, const char* kind) {
 
 vmm::BootRequest make_boot_request(lua_State* L, const VmPtr& vm, int opts_idx, const char* what) {
   auto& ctx = context(L);
-  if (ctx.listing) return;  // listing never boots
-  if (auto r = vm->refusal(lab::VmOp::Boot)) raise(L, fmt::format("vm:boot: {}", *r));
-  VmSizing sizing = read_sizing(L, opts_idx, "vm:boot", {vm->memory(), vm->cpus()});
+  VmSizing sizing = read_sizing(L, opts_idx, what, {vm->memory(), vm->cpus()});
   if (sizing.memory < (1ull << 20)) sizing.memory = 1ull << 20;
-  if (sizing.cpus == 0) raise(L, "vm:boot: cpus must be at least 1");
+  if (sizing.cpus == 0) raise(L, fmt::format("{}: cpus must be at least 1", what));
   vmm::BootRequest req;
   req.file = ctx.file;
   req.lab = vm->lab();
@@ -146,9 +144,11 @@ vmm::BootRequest make_boot_request(lua_State* L, const VmPtr& vm, int opts_idx, 
   if (auto it = req.options.find("agent_timeout"); it != req.options.end()) {
     double t = it->second.as_int() ? static_cast<double>(*it->second.as_int())
                : std::holds_alternative<double>(it->second.v) ? std::get<double>(it->second.v) : -1;
-    if (!(t > 0)) raise(L, "vm:boot: agent_timeout must be a positive number of seconds");
+    if (!(t > 0)) raise(L, fmt::format("{}: agent_timeout must be a positive number of seconds", what));
     req.agent_timeout = t;
   } else if (req.profile->agent_boot_timeout) {
+    req.agent_timeout = req.profile->agent_boot_timeout;
+  }
   return req;
 }
 
@@ -170,8 +170,6 @@ void boot_vm(lua_State* L, const VmPtr& vm, int opts_idx) {
   if (ctx.listing) return;  // listing never boots
   if (auto r = vm->refusal(lab::VmOp::Boot)) raise(L, fmt::format("vm:boot: {}", *r));
   vmm::BootRequest req = make_boot_request(L, vm, opts_idx, "vm:boot");
-    req.agent_timeout = req.profile->agent_boot_timeout;
-  }
   std::string err;
   std::uint64_t memory = req.memory_bytes;
   try {
@@ -244,12 +242,11 @@ void register_vm(lua_State* L) {
   // Implemented guest operations replace their gated placeholders.
   register_guest_methods(L, -1);
   register_vm_object_methods(L, -1);
-  register_vm_lifecycle(L, -1);
-  register_vm_lifecycle(L, -1);
-  register_console(L, -1);
   register_file(L, -1);
   register_batch(L, -1);
   register_worker(L, -1);
+  register_vm_lifecycle(L, -1);
+  register_console(L, -1);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, guarded<vm_tostring>);
   lua_setfield(L, -2, "__tostring");
