@@ -23,6 +23,7 @@
 #include "runner/fixture_refs.hpp"
 #include "runner/suite.hpp"
 #include "util/host.hpp"
+#include "cli/preflight.hpp"
 #include "vmm/backend.hpp"
 
 namespace provium::cli {
@@ -395,6 +396,10 @@ int run_suite_command(const Options& o) {
     cfg = std::make_unique<config::Config>(config::load(o.config, o.config_explicit));
   } catch (const config::ConfigError& e) {
     fmt::print(stderr, "provium: {}\n", e.what());
+    return 2;
+  }
+  if (auto err = preflight(o)) {
+    fmt::print(stderr, "{}\n", *err);
     return 2;
   }
   if (!o.no_build) {

@@ -61,6 +61,11 @@ Transport choose_transport(const std::string& choice) {
         "--transport vsock: /dev/vhost-vsock not usable ({}); modprobe vhost_vsock, or use "
         "--transport auto",
         vsock.reason));
+  static std::once_flag noted;
+  std::call_once(noted, [] {
+    std::fprintf(stderr, "provium: notice: /dev/vhost-vsock not usable (%s); the agent uses virtio-serial\n",
+                 vsock.reason.c_str());
+  });
   return Transport::VirtioSerial;
 }
 

@@ -19,6 +19,7 @@
 #include "vmm/qemu/boot_options.hpp"
 #include "vmm/qemu/host_caps.hpp"
 #include "vmm/qemu/initrd.hpp"
+#include "vmm/qemu/ksm.hpp"
 #include "vmm/qemu/qemu_machine.hpp"
 #include "vmm/qemu/snapshot_file.hpp"
 #include "vmm/spawner.hpp"
@@ -134,6 +135,7 @@ class QemuBackend : public Backend {
                                            req.memory_bytes >> 20, *host >> 20));
 
     LaunchSpec spec;
+    if (settings_.ksm) ksm_tune_once();
     spec.accel = choose_accel(settings_.accel);
     spec.transport = choose_transport(settings_.transport);
     spec.ksm_merge = settings_.ksm;
@@ -229,6 +231,7 @@ class QemuBackend : public Backend {
     } catch (const nlohmann::json::exception& e) {
       throw std::runtime_error(fmt::format("snapshot `{}` has a corrupt header: {}", path, e.what()));
     }
+    if (settings_.ksm) ksm_tune_once();
     Accel here = choose_accel(settings_.accel);
     if (spec.accel != here)
       throw std::runtime_error(fmt::format("snapshot `{}` was taken under {} and cannot be restored under {}", path,
