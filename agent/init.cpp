@@ -3,6 +3,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/vm_sockets.h>
+#include <linux/input.h>
+#include <poll.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/socket.h>
@@ -139,6 +141,47 @@ int listen_vsock(int port) {
     return -1;
   }
   return fd;
+}
+
+std::vector<std::string> image_modules() {
+  std::vector<std::string> names;
+  std::ifstream in("/etc/provium/modules");
+  std::string name;
+  while (in >> name)
+    if (!name.starts_with("#")) names.push_back(name);
+  return names;
+}
+
+void watch_power_button() {
+  std::thread([] {
+    // Input devices appear as their drivers load; look for a while, then keep what we found.
+    std::vector<int> fds;
+    std::set<std::string> seen;
+    for (int round = 0; round < 100; ++round) {
+      if (DIR* d = ::opendir("/dev/input")) {
+        while (auto* e = ::readdir(d)) {
+          std::string n = e->d_name;
+          if (!n.starts_with("event") || !seen.insert(n).second) continue;
+          int fd = ::open(("/dev/input/" + n).c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+          if (fd >= 0) fds.push_back(fd);
+        }
+        ::closedir(d);
+      }
+      if (!fds.empty() && round > 20) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    while (!fds.empty()) {
+      std::vector<pollfd> p;
+      for (int fd : fds) p.push_back({fd, POLLIN, 0});
+      if (::poll(p.data(), p.size(), -1) <= 0) continue;
+      for (auto& q : p) {
+        if (!(q.revents & POLLIN)) continue;
+        input_event ev{};
+        while (::read(q.fd, &ev, sizeof ev) == sizeof ev)
+          if (ev.type == EV_KEY && ev.code == KEY_POWER && ev.value == 1) power_off();
+      }
+    }
+  }).detach();
 }
 
 void power_off() {

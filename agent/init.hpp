@@ -19,6 +19,11 @@ std::string cmdline_transport();
 int open_virtio_port();
 /// Listens on vsock port `port`; returns the listening fd or -1.
 int listen_vsock(int port);
+/// The modules the image lists in /etc/provium/modules (one name per line), if any.
+std::vector<std::string> image_modules();
+/// Standalone PID 1: a thread that powers off when an input device reports KEY_POWER (the
+/// ACPI power button QEMU's system_powerdown presses).
+void watch_power_button();
 /// sync, then power off (PID 1 only).
 [[noreturn]] void power_off();
 

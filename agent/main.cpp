@@ -93,6 +93,7 @@ int main(int argc, char** argv) {
     std::string transport = cmdline_transport();
     std::vector<std::string> mods = {"virtio_pci", "virtio_net", "virtio_blk", "qemu_fw_cfg"};
     mods.push_back(transport == "vsock" ? "vmw_vsock_virtio_transport" : "virtio_console");
+    for (auto& m : image_modules()) mods.push_back(m);
     for (auto& p : load_modules(mods)) std::fprintf(stderr, "provium-agent: module %s\n", p.c_str());
     if (chain) {
       // The user's init keeps PID 1; the agent continues as its child.
@@ -104,6 +105,7 @@ int main(int argc, char** argv) {
       }
     }
   }
+  if (pid1 && !chain) watch_power_button();
   std::string transport = pid1 ? cmdline_transport() : "virtio-serial";
   if (transport == "vsock") {
     int lfd = listen_vsock(port);

@@ -90,8 +90,15 @@ test("shutdown is final", function(t)
   t:assert_contains(t:assert_raises(function() vm:run("true") end), "VM is shutdown; create a new one")
   t:assert_contains(t:assert_raises(function() vm:boot() end), "VM is shutdown; create a new one")
 end)
+
+test("the ACPI power button powers the guest off", function(t)
+  local other = provium:vm("button", "linux", {memory = "256M"})
+  other:boot()
+  other:power_button()
+  t:assert_eq(other:state(), "shutdown")
+end)
 )lua");
   auto r = run_qemu(p, {"-v", "."});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_NE(r.out.find("7 passed, 0 failed"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.out.find("8 passed, 0 failed"), std::string::npos) << r.out << r.err;
 }
