@@ -507,11 +507,11 @@ void push_stream(lua_State* L, std::shared_ptr<client::StreamChannel> ch, std::s
     }
     if (test_file) break;
   }
+  if (s->ch) s->ch->label = fmt::format("{}(\"{}\") at {}:{}", s->kind, s->detail, s->site_file, s->site_line);
   luaL_setmetatable(L, kStreamMeta);
   register_resource(L, -1, "stream");
 }
 
-  if (s->ch) s->ch->label = fmt::format("{}(\"{}\") at {}:{}", s->kind, s->detail, s->site_file, s->site_line);
 void register_guest_objects(lua_State* L) {
   static const luaL_Reg rr[] = {
       {"ok", guarded<rr_ok>}, {"assert_ok", guarded<rr_assert_ok>}, {nullptr, nullptr}};
