@@ -41,7 +41,7 @@ class FrameSplitter {
   /// prefix is kept: it may be the start of a sync marker (a host reconnecting mid-stream,
   /// as after a restore, sends the marker where a frame header was expected).
   std::string take_rest() {
-    std::string rest = buf_.size() - pos_ > 4 ? buf_.substr(pos_ + 4) : std::string();
+    std::string rest = buf_.substr(pos_);
     buf_.clear();
     pos_ = 0;
     return rest;
