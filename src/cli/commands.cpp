@@ -151,6 +151,8 @@ int main_entry(int argc, char** argv) {
     case Command::List: return run_list(o);
     case Command::FixtureClean: return run_fixture_clean(o);
     case Command::LspSetup: return run_lsp_setup(o);
+    case Command::Repl: return run_repl(o);
+    case Command::Console: return run_console(o);
     default: return run_unavailable(o);
   }
 }

@@ -125,11 +125,11 @@ std::optional<std::string> FileState::load_file(const std::string& path, const s
   return std::nullopt;
 }
 
-std::optional<FileState::CallError> FileState::pcall(int nargs) {
+std::optional<FileState::CallError> FileState::pcall(int nargs, int nresults) {
   int base = lua_gettop(L_) - nargs;  // index of the function
   lua_pushcfunction(L_, traceback_handler);
   lua_insert(L_, base);
-  int rc = lua_pcall(L_, nargs, 0, base);
+  int rc = lua_pcall(L_, nargs, nresults, base);
   lua_remove(L_, base);
   if (rc == LUA_OK) return std::nullopt;
   CallError e;

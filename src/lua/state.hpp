@@ -42,7 +42,7 @@ class FileState {
   std::optional<std::string> load_file(const std::string& path, const std::string& chunkname);
 
   /// Calls the function below its `nargs` arguments on the stack with a traceback handler.
-  std::optional<CallError> pcall(int nargs);
+  std::optional<CallError> pcall(int nargs, int nresults = 0);
 
  private:
   lua_State* L_ = nullptr;

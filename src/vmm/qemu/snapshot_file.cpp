@@ -43,6 +43,7 @@ std::uint64_t write_snapshot(int in_fd, const std::string& tmp_path, const nlohm
     std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
     // Level 1: the stream is mostly zero pages and code; higher levels cost seconds for little.
     ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, 1);
+    ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag, 1);  // corruption is an error, not garbage RAM
     std::vector<char> in(ZSTD_CStreamInSize() * 4), obuf(ZSTD_CStreamOutSize());
     while (true) {
       ssize_t n = ::read(in_fd, in.data(), in.size());
