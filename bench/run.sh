@@ -8,3 +8,4 @@ cmake --build build-bench --target provium-bench-agent provium-agent
 mkdir -p bench/results
 echo "== agent round trips over --vmm local (machine: $(nproc) cores, $(uname -r)) =="
 build-bench/provium-bench-agent bench/results/agent-local.json
+sh bench/qemu/run.sh

@@ -1,0 +1,24 @@
+#!/bin/sh
+# QEMU backend benchmark: cold boot, snapshot, restore and vm:run round trips of the `linux`
+# guest (256 MiB), and whole `provium` processes, measured through the real binary. Prints a
+# table and writes bench/results/qemu.json. Speed is measured here, never asserted in tests.
+#
+#   sh bench/qemu/run.sh
+#
+# Environment: PROVIUM_BENCH_REPS (boots, snapshots, restores, processes; default 7),
+# PROVIUM_BENCH_RUNS (vm:run calls; default 200), PROVIUM_BENCH_BINARY (use this provium
+# instead of building build-bench; its agent overlay must sit next to it as usual),
+# PROVIUM_BUILD_DIR (guest image cache; default build-bench/images, so images other runs
+# rebuild on this machine do not change under the benchmark).
+set -eu
+cd "$(dirname "$0")/../.."
+if [ -z "${PROVIUM_BENCH_BINARY:-}" ]; then
+  cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROVIUM_TESTS=OFF >/dev/null
+  cmake --build build-bench --target provium provium-agent agent-overlay
+  PROVIUM_BENCH_BINARY=build-bench/provium
+fi
+PROVIUM_BUILD_DIR=${PROVIUM_BUILD_DIR:-$(pwd)/build-bench/images}
+export PROVIUM_BUILD_DIR
+mkdir -p bench/results "$PROVIUM_BUILD_DIR"
+# Run from the repository root, so provium.toml's `linux` profile is the one measured.
+python3 bench/qemu/bench.py "$PROVIUM_BENCH_BINARY" bench/results/qemu.json
