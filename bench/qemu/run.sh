@@ -21,4 +21,4 @@ PROVIUM_BUILD_DIR=${PROVIUM_BUILD_DIR:-$(pwd)/build-bench/images}
 export PROVIUM_BUILD_DIR
 mkdir -p bench/results "$PROVIUM_BUILD_DIR"
 # Run from the repository root, so provium.toml's `linux` profile is the one measured.
-python3 bench/qemu/bench.py "$PROVIUM_BENCH_BINARY" bench/results/qemu.json
+python3 -B bench/qemu/bench.py "$PROVIUM_BENCH_BINARY" bench/results/qemu.json
