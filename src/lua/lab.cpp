@@ -362,11 +362,12 @@ void register_lab(lua_State* L) {
     lua_setfield(L, -2, fn);
   }
   // Parts of the API whose subsystems are not built yet fail with a clear message.
-  for (const char* fn : {"bridge", "snapshot", "restore", "vm_fixture", "lab_fixture"}) {
+  for (const char* fn : {"bridge", "vm_fixture", "lab_fixture"}) {
     lua_pushstring(L, fmt::format("lab:{}", fn).c_str());
     lua_pushcclosure(L, lab_not_yet, 1);
     lua_setfield(L, -2, fn);
   }
+  register_lab_snapshot(L, -1);
   lua_setfield(L, -2, "__methods");
   lua_pushcfunction(L, guarded<lab_index>);
   lua_setfield(L, -2, "__index");

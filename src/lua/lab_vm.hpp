@@ -40,6 +40,8 @@ vmm::BootRequest make_boot_request(lua_State* L, const std::shared_ptr<lab::Vm>&
 void emit_vm_spawned(lua_State* L, const std::shared_ptr<lab::Vm>& vm, std::uint64_t memory);
 /// snapshot.cpp: vm:snapshot/restore/reset/power_button/wakeup and the Snapshot object.
 void register_vm_lifecycle(lua_State* L, int methods_idx);
+/// lab_snapshot.cpp: lab:snapshot / lab:restore and the LabSnapshot object.
+void register_lab_snapshot(lua_State* L, int methods_idx);
 /// console.cpp: vm:console() and the Console object.
 void register_console(lua_State* L, int methods_idx);
 void shutdown_vm(lua_State* L, const std::shared_ptr<lab::Vm>& vm);
