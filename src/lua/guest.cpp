@@ -26,6 +26,9 @@ std::shared_ptr<client::AgentClient> guest_agent(lua_State* L, const char* metho
   auto agent = vm->machine() ? vm->machine()->agent() : nullptr;
   if (!agent || !agent->alive()) {
     std::string cause = agent ? agent->dead_cause() : "no agent connection";
+    // The guest's last words usually say why (a panic, an oops, the agent's own complaint).
+    std::string tail = vm->machine() ? vm->machine()->console_tail(4096) : "";
+    if (!tail.empty()) cause += "\n--- console (last 4 KiB) ---\n" + tail;
     vm->mark_dead(cause);
     raise(L, fmt::format("vm:{}: VM is dead: {}", method, cause));
   }

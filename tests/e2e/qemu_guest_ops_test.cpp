@@ -132,6 +132,10 @@ test("a guest that panics", function(t)
   pcall(function() vm:run("echo c > /proc/sysrq-trigger", {timeout = "20s"}) end)
   local err = t:assert_raises(function() vm:run("true") end)
   t:assert(err:find("dead") or err:find("agent"), err)
+  -- once dead, every operation says so at once, with the guest's last console output
+  err = t:assert_raises(function() vm:read_file("/etc/passwd") end)
+  t:assert_contains(err, "VM is dead")
+  t:assert_contains(err, "sysrq")
 end)
 )lua");
   auto r = run_qemu(p, {"-v", "."});
