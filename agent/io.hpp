@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <functional>
 #include <string>
 #include <utility>
 
@@ -46,5 +47,10 @@ struct OsError {
 using proto::write_all;
 /// Reads the whole file at `path`; throws OsError.
 std::string read_whole(const std::string& path);
+
+/// Runs `fn` on its own thread, as concurrent as `std::thread(fn).detach()`, but on a pooled
+/// thread when one is idle: a request then costs no thread creation, and no stack pages given
+/// back at exit and faulted in again by the next thread. Idle threads linger a while, then go.
+void run_detached(std::function<void()> fn);
 
 }  // namespace provium::agent

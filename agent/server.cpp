@@ -40,7 +40,14 @@ bool StreamState::take(std::uint64_t n) {
 }
 
 bool Connection::send(std::int64_t id, const std::string& kind, Value payload) {
-  std::string frame = proto::encode_envelope({id, kind, std::move(payload)});
+  // The envelope of encode_envelope(), with big bin bodies (read_file data) written from where
+  // they are instead of being copied into the frame.
+  proto::Map env;
+  env["id"] = Value{id};
+  env["kind"] = Value{kind};
+  env["payload"] = std::move(payload);
+  const Value body{std::move(env)};
+  proto::FramedRefs frame = proto::encode_framed_refs(body);
   std::lock_guard lk(write_mu_);
   if (broken_) return false;
   if (frame.size() - 4 > proto::kMaxFrameBytes) {
@@ -51,7 +58,7 @@ bool Connection::send(std::int64_t id, const std::string& kind, Value payload) {
     if (!write_all(fd_, err.data(), err.size())) broken_ = true;
     return !broken_;
   }
-  if (!write_all(fd_, frame.data(), frame.size())) broken_ = true;
+  if (!proto::write_framed(fd_, frame)) broken_ = true;
   return !broken_;
 }
 
@@ -177,12 +184,12 @@ void Connection::dispatch(proto::Envelope env) {
     auto& q = handle_queues_[hid];
     bool idle = q.empty();
     q.push_back(Queued{h, std::move(env), cancelled});
-    if (idle) std::thread([this, hid] { drain_handle(hid); }).detach();
+    if (idle) run_detached([this, hid] { drain_handle(hid); });
     return;
   }
-  std::thread([this, h, env = std::move(env), cancelled]() mutable {
+  run_detached([this, h, env = std::move(env), cancelled]() mutable {
     run_request(h, std::move(env), cancelled);
-  }).detach();
+  });
 }
 
 void Connection::drain_handle(std::int64_t hid) {

@@ -77,29 +77,79 @@ void AgentClient::fail_all(const std::string& cause) {
 }
 
 void AgentClient::send(std::int64_t id, const std::string& kind, Value payload) {
-  std::string frame = proto::encode_envelope({id, kind, std::move(payload)});
+  // The envelope of encode_envelope(); big bin bodies (write_file data) are written from the
+  // payload itself rather than copied into the frame.
+  proto::Map env;
+  env["id"] = Value{id};
+  env["kind"] = Value{kind};
+  env["payload"] = std::move(payload);
+  const Value body{std::move(env)};
+  proto::FramedRefs frame = proto::encode_framed_refs(body);
   if (frame.size() - 4 > proto::kMaxFrameBytes)
     throw AgentError(
         fmt::format("{}: request of {} bytes exceeds the 128 MiB frame limit", kind, frame.size()));
   std::lock_guard lk(write_mu_);
-  if (!proto::write_all(fd_, frame.data(), frame.size()))
-    throw AgentError("agent: connection lost while sending");
+  if (!proto::write_framed(fd_, frame)) throw AgentError("agent: connection lost while sending");
 }
+
+namespace {
+
+// A frame's body whose bin tail was read apart (take_tail_frame): the Envelope, with the bin
+// adopted by the payload instead of copied.
+proto::Envelope envelope_of(proto::Value v) {
+  auto m = std::get_if<proto::Map>(&v.v);
+  if (!m) throw proto::DecodeError("envelope is not a map");
+  auto id = m->find("id");
+  auto kind = m->find("kind");
+  if (id == m->end() || !id->second.as_int())
+    throw proto::DecodeError("envelope lacks an integer `id`");
+  if (kind == m->end() || !kind->second.as_string())
+    throw proto::DecodeError("envelope lacks a string `kind`");
+  proto::Envelope e;
+  e.id = *id->second.as_int();
+  e.kind = *kind->second.as_string();
+  if (auto p = m->find("payload"); p != m->end()) e.payload = std::move(p->second);
+  return e;
+}
+
+// Frames at least this big whose body ends with a bin (read_file data, exec output) are read
+// into the bin's own buffer: no frame-sized staging buffer, no copy out of it.
+constexpr std::size_t kTailFrameMin = 1u << 20;
+
+}  // namespace
 
 void AgentClient::reader() {
   proto::FrameSplitter splitter(proto::kMaxFrameBytes);
   std::string marker_buf;
   bool synced = false;
   char buf[1 << 16];
+  auto failed = [&](ssize_t n) {
+    fail_all(n == 0 ? "agent connection closed (EOF)"
+                    : std::string("agent connection failed: ") + std::strerror(errno));
+  };
   while (true) {
-    ssize_t n = ::read(fd_, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      fail_all(n == 0 ? "agent connection closed (EOF)"
-                      : std::string("agent connection failed: ") + std::strerror(errno));
+    std::optional<proto::Envelope> direct;
+    try {
+      if (auto t = synced ? splitter.take_tail_frame(kTailFrameMin) : std::nullopt) {
+        while (t->filled < t->data.size()) {
+          ssize_t n = ::read(fd_, t->data.data() + t->filled, t->data.size() - t->filled);
+          if (n < 0 && errno == EINTR) continue;
+          if (n <= 0) return failed(n);
+          t->filled += static_cast<size_t>(n);
+        }
+        direct = envelope_of(proto::decode_tail_frame(std::move(*t)));
+      }
+    } catch (const proto::DecodeError& e) {
+      fail_all(std::string("agent sent a malformed frame: ") + e.what());
       return;
     }
-    std::string_view data(buf, static_cast<size_t>(n));
+    std::string_view data;
+    if (!direct) {
+      ssize_t n = ::read(fd_, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return failed(n);
+      data = std::string_view(buf, static_cast<size_t>(n));
+    }
     if (!synced) {
       // The agent sends the marker before hello_ok; anything before it is stale.
       marker_buf.append(data);
@@ -112,47 +162,59 @@ void AgentClient::reader() {
       splitter.feed(data);
     }
     try {
-      while (auto body = splitter.next()) {
-        proto::Envelope env = proto::decode_envelope(*body);
-        std::unique_lock lk(mu_);
-        if (env.kind == "hello_ok" || env.kind == "hello_err" ||
-            (env.id == 0 && env.kind == "agent_error" && !hello_reply_)) {
-          hello_reply_ = Reply{env.kind, env.payload, {}, {}};
-          cv_.notify_all();
-          continue;
+      while (true) {
+        proto::Envelope env;
+        if (direct) {
+          env = std::move(*direct);
+          direct.reset();
+        } else if (auto body = splitter.next()) {
+          env = proto::decode_envelope(*body);
+        } else {
+          break;
         }
-        if (auto s = streams_.find(env.id);
-            s != streams_.end() && (env.kind == "stream_frame" || env.kind == "stream_end")) {
-          auto ch = s->second;
-          if (env.kind == "stream_end") streams_.erase(s);
-          lk.unlock();
-          std::lock_guard slk(ch->mu_);
-          if (env.kind == "stream_frame") {
-            ch->chunks_.push_back(proto::bytes_field(env.payload, "data"));
-          } else {
-            ch->ended_ = true;
-            auto reason = proto::opt_field(env.payload, "reason");
-            ch->end_reason_ = reason && reason->as_string() ? *reason->as_string() : "eof";
-          }
-          ch->cv_.notify_all();
-          continue;
-        }
-        auto it = pending_.find(env.id);
-        if (it == pending_.end()) continue;  // a reply to a cancelled or abandoned request
-        if (env.kind == "exec_output") {
-          std::string ch = proto::str_field(env.payload, "channel");
-          (ch == "stdout" ? it->second->out_prefix : it->second->err_prefix) +=
-              proto::bytes_field(env.payload, "data");
-          continue;
-        }
-        it->second->reply = Reply{std::move(env.kind), std::move(env.payload), {}, {}};
-        cv_.notify_all();
+        route(std::move(env));
       }
     } catch (const proto::DecodeError& e) {
       fail_all(std::string("agent sent a malformed frame: ") + e.what());
       return;
     }
   }
+}
+
+void AgentClient::route(proto::Envelope env) {
+  std::unique_lock lk(mu_);
+  if (env.kind == "hello_ok" || env.kind == "hello_err" ||
+      (env.id == 0 && env.kind == "agent_error" && !hello_reply_)) {
+    hello_reply_ = Reply{env.kind, std::move(env.payload), {}, {}};
+    cv_.notify_all();
+    return;
+  }
+  if (auto s = streams_.find(env.id);
+      s != streams_.end() && (env.kind == "stream_frame" || env.kind == "stream_end")) {
+    auto ch = s->second;
+    if (env.kind == "stream_end") streams_.erase(s);
+    lk.unlock();
+    std::lock_guard slk(ch->mu_);
+    if (env.kind == "stream_frame") {
+      ch->chunks_.push_back(proto::bytes_field(env.payload, "data"));
+    } else {
+      ch->ended_ = true;
+      auto reason = proto::opt_field(env.payload, "reason");
+      ch->end_reason_ = reason && reason->as_string() ? *reason->as_string() : "eof";
+    }
+    ch->cv_.notify_all();
+    return;
+  }
+  auto it = pending_.find(env.id);
+  if (it == pending_.end()) return;  // a reply to a cancelled or abandoned request
+  if (env.kind == "exec_output") {
+    std::string ch = proto::str_field(env.payload, "channel");
+    (ch == "stdout" ? it->second->out_prefix : it->second->err_prefix) +=
+        proto::bytes_field(env.payload, "data");
+    return;
+  }
+  it->second->reply = Reply{std::move(env.kind), std::move(env.payload), {}, {}};
+  cv_.notify_all();
 }
 
 Value AgentClient::handshake(std::chrono::milliseconds timeout) {
@@ -339,7 +401,6 @@ void StreamChannel::close() {
   if (auto o = owner_.lock(); o && !was_ended) o->close_stream(id_);
 }
 
-
 void StreamChannel::deliver(std::string chunk) {
   std::lock_guard lk(mu_);
   if (closed_ || ended_) return;
@@ -376,6 +437,5 @@ std::vector<std::string> AgentClient::live_stream_labels() const {
     if (ch->live()) out.push_back(ch->label.empty() ? "stream" : ch->label);
   return out;
 }
-
 
 }  // namespace provium::client

@@ -106,6 +106,8 @@ class AgentClient : public std::enable_shared_from_this<AgentClient> {
     std::string out_prefix, err_prefix;
   };
   void reader();
+  /// Hands one received frame to its waiter, stream or the handshake.
+  void route(proto::Envelope env);
   void send(std::int64_t id, const std::string& kind, proto::Value payload);
   void fail_all(const std::string& cause);
   void credit(std::int64_t id, std::uint64_t bytes);
