@@ -176,7 +176,7 @@ def main():
     watcher.join()
     records, failures = bench_logs(r.stdout)
     if r.returncode != 0 or failures:
-        sys.stderr.write(r.stdout + r.stderr)
+        sys.stderr.write(r.stderr)  # stdout is the --json report; the failures say what broke
         sys.exit("bench: provium failed (exit %d): %s" % (r.returncode, "; ".join(failures)))
     stderr_text += r.stderr
 
