@@ -18,7 +18,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::optional<config::Config> load_or_report(const Options& o) {
+}  // namespace
+
+std::optional<config::Config> load_config_or_report(const Options& o) {
   try {
     return config::load(o.config, o.config_explicit);
   } catch (const config::ConfigError& e) {
@@ -27,18 +29,21 @@ std::optional<config::Config> load_or_report(const Options& o) {
   }
 }
 
-}  // namespace
+const config::Profile* find_profile_or_report(const config::Config& cfg, const std::string& name,
+                                              const char* command) {
+  auto it = cfg.profiles.find(name);
+  if (it != cfg.profiles.end()) return &it->second;
+  fmt::print(stderr, "provium {}: profile `{}` not found in provium.toml\n", command, name);
+  return nullptr;
+}
 
 int run_prepare(const Options& o) {
-  auto cfg = load_or_report(o);
+  auto cfg = load_config_or_report(o);
   if (!cfg) return 2;
   if (o.profile) {
-    auto it = cfg->profiles.find(*o.profile);
-    if (it == cfg->profiles.end()) {
-      fmt::print(stderr, "provium prepare: profile `{}` not found in provium.toml\n", *o.profile);
-      return 2;
-    }
-    if (auto err = config::run_build(it->second)) {
+    auto* profile = find_profile_or_report(*cfg, *o.profile, "prepare");
+    if (!profile) return 2;
+    if (auto err = config::run_build(*profile)) {
       fmt::print(stderr, "{}\n", *err);
       return 2;
     }
@@ -81,7 +86,7 @@ static int run_list_tests(const Options& o, const config::Config& cfg, const run
 }
 
 int run_list(const Options& o) {
-  auto cfg = load_or_report(o);
+  auto cfg = load_config_or_report(o);
   if (!cfg) return 2;
   auto d = runner::discover(o.paths, cfg->roots, o.list_fixtures ? ".fixture.lua" : ".test.lua");
   for (auto& p : d.problems) fmt::print(stderr, "provium: {}\n", p);
@@ -100,7 +105,7 @@ int run_list(const Options& o) {
 }
 
 int run_fixture_clean(const Options& o) {
-  auto cfg = load_or_report(o);
+  auto cfg = load_config_or_report(o);
   if (!cfg) return 2;
   fs::path dir = cfg->effective_cache_dir();
   std::error_code ec;

@@ -20,8 +20,10 @@ namespace provium::cli {
 namespace {
 
 std::string shell_quote(const std::string& s) {
-  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@") ==
-                        std::string::npos)
+  if (!s.empty() &&
+      s.find_first_not_of(
+          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@") ==
+          std::string::npos)
     return s;
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
@@ -31,19 +33,12 @@ std::string shell_quote(const std::string& s) {
 }  // namespace
 
 int run_console(const Options& o) {
-  config::Config cfg;
-  try {
-    cfg = config::load(o.config, o.config_explicit);
-  } catch (const config::ConfigError& e) {
-    fmt::print(stderr, "provium: {}\n", e.what());
-    return 2;
-  }
-  auto it = cfg.profiles.find(*o.profile);
-  if (it == cfg.profiles.end()) {
-    fmt::print(stderr, "provium console: profile `{}` not found in provium.toml\n", *o.profile);
-    return 2;
-  }
-  const config::Profile& p = it->second;
+  auto loaded = load_config_or_report(o);
+  if (!loaded) return 2;
+  config::Config& cfg = *loaded;
+  const config::Profile* found = find_profile_or_report(cfg, *o.profile, "console");
+  if (!found) return 2;
+  const config::Profile& p = *found;
   if (!o.no_build)
     if (auto err = config::run_build(p)) {
       fmt::print(stderr, "{}\n", *err);
@@ -70,35 +65,39 @@ int run_console(const Options& o) {
     std::string initrd = p.initrd ? p.initrd->string() : "";
     if (o.console_agent && p.inject_agent) {
       const char* t = std::getenv("TMPDIR");
-      initrd = merged_initrd(p.initrd, find_agent_overlay(p.agent_overlay_path),
-                             std::filesystem::path((t && *t) ? t : "/tmp") / "provium-qemu/agent-overlay-cache");
+      initrd = merged_initrd(
+          p.initrd, find_agent_overlay(p.agent_overlay_path),
+          std::filesystem::path((t && *t) ? t : "/tmp") / "provium-qemu/agent-overlay-cache");
     }
     Accel accel = choose_accel(o.accel);
     std::uint64_t mib = o.console_mem.value_or(512ull << 20) >> 20;
-    std::vector<std::string> argv = {o.console_qemu.value_or("qemu-system-x86_64"),
-                                     "-M",
-                                     fmt::format("q35,accel={}", accel == Accel::Kvm ? "kvm" : "tcg"),
-                                     "-cpu",
-                                     accel == Accel::Kvm ? "host" : "max",
-                                     "-m",
-                                     fmt::format("{}M", mib),
-                                     "-smp",
-                                     std::to_string(o.console_cpus.value_or(1)),
-                                     "-nodefaults",
-                                     "-no-reboot",
-                                     "-display",
-                                     "none",
-                                     "-serial",
-                                     "mon:stdio",
-                                     "-kernel",
-                                     p.kernel.string()};
+    std::vector<std::string> argv = {
+        o.console_qemu.value_or("qemu-system-x86_64"),
+        "-M",
+        fmt::format("q35,accel={}", accel == Accel::Kvm ? "kvm" : "tcg"),
+        "-cpu",
+        accel == Accel::Kvm ? "host" : "max",
+        "-m",
+        fmt::format("{}M", mib),
+        "-smp",
+        std::to_string(o.console_cpus.value_or(1)),
+        "-nodefaults",
+        "-no-reboot",
+        "-display",
+        "none",
+        "-serial",
+        "mon:stdio",
+        "-kernel",
+        p.kernel.string()};
     if (!initrd.empty()) argv.insert(argv.end(), {"-initrd", initrd});
     argv.insert(argv.end(), {"-append", cmdline, "-device", "virtio-rng-pci"});
     if (o.console_agent)
-      argv.insert(argv.end(), {"-device", "virtio-serial-pci,id=pvser0", "-chardev",
-                               fmt::format("socket,id=pvagent0,path=/tmp/provium-console-{}.sock,server=on,wait=off",
-                                           ::getpid()),
-                               "-device", "virtserialport,bus=pvser0.0,chardev=pvagent0,name=org.provium.agent.0"});
+      argv.insert(
+          argv.end(),
+          {"-device", "virtio-serial-pci,id=pvser0", "-chardev",
+           fmt::format("socket,id=pvagent0,path=/tmp/provium-console-{}.sock,server=on,wait=off",
+                       ::getpid()),
+           "-device", "virtserialport,bus=pvser0.0,chardev=pvagent0,name=org.provium.agent.0"});
     argv.insert(argv.end(), o.console_qemu_args.begin(), o.console_qemu_args.end());
     if (o.console_print_command) {
       std::string line;
@@ -107,7 +106,10 @@ int run_console(const Options& o) {
       return 0;
     }
     if (util::find_on_path(argv[0]).empty() && argv[0].find('/') == std::string::npos) {
-      fmt::print(stderr, "provium console: `{}` not found on PATH; install qemu-system-x86 or pass --qemu\n", argv[0]);
+      fmt::print(
+          stderr,
+          "provium console: `{}` not found on PATH; install qemu-system-x86 or pass --qemu\n",
+          argv[0]);
       return 2;
     }
     std::vector<char*> cargv;

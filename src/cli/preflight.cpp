@@ -37,13 +37,15 @@ std::optional<std::string> preflight(const Options& o) {
   struct Tool {
     const char *name, *fix;
   };
-  static const Tool tools[] = {{"ip", "install iproute2 (apt-get install iproute2)"},
-                               {"tc", "install iproute2 (apt-get install iproute2)"},
-                               {"nft", "install nftables (apt-get install nftables)"},
-                               {"qemu-system-x86_64", "install QEMU (apt-get install qemu-system-x86)"}};
+  static const Tool tools[] = {
+      {"ip", "install iproute2 (apt-get install iproute2)"},
+      {"tc", "install iproute2 (apt-get install iproute2)"},
+      {"nft", "install nftables (apt-get install nftables)"},
+      {"qemu-system-x86_64", "install QEMU (apt-get install qemu-system-x86)"}};
   for (auto& t : tools)
     if (util::find_on_path(t.name).empty())
-      return fmt::format("provium: preflight: `{}` not found on PATH; {} (or pass --no-preflight)", t.name, t.fix);
+      return fmt::format("provium: preflight: `{}` not found on PATH; {} (or pass --no-preflight)",
+                         t.name, t.fix);
   if (!has_cap_net_admin())
     return "provium: preflight: CAP_NET_ADMIN is needed for guest networks; run as root or "
            "`setcap cap_net_admin,cap_net_raw=eip $(which provium)` (or pass --no-preflight)";

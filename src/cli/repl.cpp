@@ -45,7 +45,8 @@ void eval_line(lua::FileState& st, const std::string& line) {
   }
   if (auto err = st.pcall(0, LUA_MULTRET)) {
     std::fprintf(stderr, "%s\n", err->message.c_str());
-    if (err->has_traceback && !err->traceback.empty()) std::fprintf(stderr, "%s\n", err->traceback.c_str());
+    if (err->has_traceback && !err->traceback.empty())
+      std::fprintf(stderr, "%s\n", err->traceback.c_str());
     lua_settop(L, base);
     return;
   }
@@ -62,32 +63,28 @@ void eval_line(lua::FileState& st, const std::string& line) {
 }  // namespace
 
 int run_repl(const Options& o) {
-  config::Config cfg;
-  try {
-    cfg = config::load(o.config, o.config_explicit);
-  } catch (const config::ConfigError& e) {
-    fmt::print(stderr, "provium: {}\n", e.what());
-    return 2;
-  }
+  auto loaded = load_config_or_report(o);
+  if (!loaded) return 2;
+  config::Config& cfg = *loaded;
   if (o.fixture_path) {
-    fmt::print(stderr, "provium repl: --fixture: fixtures are not available in this build yet; boot a profile instead\n");
+    fmt::print(stderr,
+               "provium repl: --fixture: fixtures are not available in this build yet; boot a "
+               "profile instead\n");
     return 2;
   }
   if (!o.profile) {
-    fmt::print(stderr, "provium repl: name a profile (one of the [profiles] in {})\n", cfg.path.string());
+    fmt::print(stderr, "provium repl: name a profile (one of the [profiles] in {})\n",
+               cfg.path.string());
     return 2;
   }
-  auto it = cfg.profiles.find(*o.profile);
-  if (it == cfg.profiles.end()) {
-    fmt::print(stderr, "provium repl: profile `{}` not found in provium.toml\n", *o.profile);
-    return 2;
-  }
+  const config::Profile* profile = find_profile_or_report(cfg, *o.profile, "repl");
+  if (!profile) return 2;
   if (auto err = preflight(o)) {
     fmt::print(stderr, "{}\n", *err);
     return 2;
   }
   if (!o.no_build)
-    if (auto err = config::run_build(it->second)) {
+    if (auto err = config::run_build(*profile)) {
       fmt::print(stderr, "{}\n", *err);
       return 2;
     }
@@ -107,21 +104,29 @@ int run_repl(const Options& o) {
   for (auto& r : cfg.roots) roots.push_back(r.string());
   lua::FileState st(&ctx, roots);
   lua_State* L = st.L();
-  std::string boot = fmt::format("{0} = provium:vm({1:?}, {2:?}); {0}:boot(); vm = {0}", o.repl_name, o.repl_name, *o.profile);
-  bool name_ok = !o.repl_name.empty() && (std::isalpha(static_cast<unsigned char>(o.repl_name[0])) || o.repl_name[0] == '_');
-  for (char c : o.repl_name) name_ok = name_ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+  std::string boot = fmt::format("{0} = provium:vm({1:?}, {2:?}); {0}:boot(); vm = {0}",
+                                 o.repl_name, o.repl_name, *o.profile);
+  bool name_ok =
+      !o.repl_name.empty() &&
+      (std::isalpha(static_cast<unsigned char>(o.repl_name[0])) || o.repl_name[0] == '_');
+  for (char c : o.repl_name)
+    name_ok = name_ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
   if (!name_ok) {
-    fmt::print(stderr, "provium repl: --name `{}` must be a Lua identifier (letters, digits, _)\n", o.repl_name);
+    fmt::print(stderr, "provium repl: --name `{}` must be a Lua identifier (letters, digits, _)\n",
+               o.repl_name);
     return 2;
   }
   fmt::print(stderr, "provium: booting `{}` ({})...\n", o.repl_name, *o.profile);
   if (luaL_loadstring(L, boot.c_str()) != LUA_OK || st.pcall(0)) {
-    fmt::print(stderr, "provium repl: the VM did not boot: {}\n", lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+    fmt::print(stderr, "provium repl: the VM did not boot: {}\n",
+               lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
     return 1;
   }
   bool tty = ::isatty(0);
-  fmt::print(stderr, "provium: `{0}` (also `vm`) is booted; Ctrl-D quits. Try {0}:run(\"uname -a\").stdout\n",
-             o.repl_name);
+  fmt::print(
+      stderr,
+      "provium: `{0}` (also `vm`) is booted; Ctrl-D quits. Try {0}:run(\"uname -a\").stdout\n",
+      o.repl_name);
   std::string hist = history_path();
   if (tty) read_history(hist.c_str());
   while (true) {

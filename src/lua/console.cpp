@@ -33,9 +33,13 @@ struct ConsoleUd {
   std::uint64_t cursor = 0;  // expect() resumes here
 };
 
-ConsoleUd& check_console(lua_State* L) { return *static_cast<ConsoleUd*>(luaL_checkudata(L, 1, kConsoleMeta)); }
+ConsoleUd& check_console(lua_State* L) {
+  return *static_cast<ConsoleUd*>(luaL_checkudata(L, 1, kConsoleMeta));
+}
 
-std::string log_path(const ConsoleUd& c) { return c.vm->machine() ? c.vm->machine()->console_log_path() : ""; }
+std::string log_path(const ConsoleUd& c) {
+  return c.vm->machine() ? c.vm->machine()->console_log_path() : "";
+}
 
 // Bytes of the log from `offset` on (at most `cap`).
 std::string read_from(const std::string& path, std::uint64_t offset, std::size_t cap = 1 << 20) {
@@ -64,7 +68,8 @@ int vm_console(lua_State* L) {
 int console_read_log(lua_State* L) {
   auto& c = check_console(L);
   std::string path = log_path(c);
-  std::string all = path.empty() ? std::string() : read_from(path, 0, static_cast<std::size_t>(log_size(path)));
+  std::string all =
+      path.empty() ? std::string() : read_from(path, 0, static_cast<std::size_t>(log_size(path)));
   lua_pushlstring(L, all.data(), all.size());
   return 1;
 }
@@ -95,7 +100,8 @@ int console_expect(lua_State* L) {
       window.erase(0, drop);
       window_start += drop;
     }
-    if (Clock::now() >= deadline) raise(L, fmt::format("console:expect timed out waiting for `{}`", needle));
+    if (Clock::now() >= deadline)
+      raise(L, fmt::format("console:expect timed out waiting for `{}`", needle));
     if (intr) {
       std::string why = intr();
       if (!why.empty()) raise(L, why);
@@ -112,7 +118,9 @@ int console_write(lua_State* L) {
   if (lua_istable(L, 3)) {
     lua_getfield(L, 3, "timeout_ms");
     if (!lua_isnil(L, -1))
-      raise(L, "console:write: opts.timeout_ms is not supported (use timeout = \"500ms\" or timeout = 0.5)");
+      raise(L,
+            "console:write: opts.timeout_ms is not supported (use timeout = \"500ms\" or timeout = "
+            "0.5)");
     lua_pop(L, 1);
     lua_getfield(L, 3, "timeout");
     if (!lua_isnil(L, -1)) secs = check_duration(L, -1, "console:write: timeout");
@@ -132,7 +140,8 @@ int console_write(lua_State* L) {
   auto deadline = Clock::now() + std::chrono::milliseconds(static_cast<long long>(secs * 1000));
   size_t off = 0;
   while (off < n) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (secs > 0 && left <= 0) break;
     pollfd p{fd, POLLOUT, 0};
     if (::poll(&p, 1, secs > 0 ? static_cast<int>(left) : 1000) <= 0) continue;
@@ -161,7 +170,8 @@ int console_read(lua_State* L) {
     std::uint64_t off = start;
     while (!ch->closed()) {
       auto vm = weak_vm.lock();
-      if (!vm || !vm->machine() || vm->machine()->console_log_path() != path) break;  // shut down or replaced
+      if (!vm || !vm->machine() || vm->machine()->console_log_path() != path)
+        break;  // shut down or replaced
       vm.reset();
       std::string fresh = read_from(path, off, 64 << 10);
       if (!fresh.empty()) {
@@ -190,15 +200,11 @@ void register_console(lua_State* L, int idx) {
   idx = lua_absindex(L, idx);
   lua_pushcfunction(L, guarded<vm_console>);
   lua_setfield(L, idx, "console");
-  luaL_newmetatable(L, kConsoleMeta);
-  static const luaL_Reg m[] = {{"read", guarded<console_read>},     {"read_log", guarded<console_read_log>},
-                               {"expect", guarded<console_expect>}, {"write", guarded<console_write>},
-                               {"close", guarded<console_close>},   {nullptr, nullptr}};
-  luaL_newlib(L, m);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, console_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
+  static const luaL_Reg m[] = {
+      {"read", guarded<console_read>},     {"read_log", guarded<console_read_log>},
+      {"expect", guarded<console_expect>}, {"write", guarded<console_write>},
+      {"close", guarded<console_close>},   {nullptr, nullptr}};
+  new_meta(L, kConsoleMeta, m, console_gc);
 }
 
 }  // namespace provium::lua

@@ -70,14 +70,16 @@ int lab_snapshot(lua_State* L) {
     if (agent) {
       auto labels = agent->live_stream_labels();
       if (!labels.empty()) {
-        std::string msg = fmt::format("lab:snapshot: vm `{}` in {} has live streams:", m.path, context(L).file);
+        std::string msg =
+            fmt::format("lab:snapshot: vm `{}` in {} has live streams:", m.path, context(L).file);
         for (auto& l : labels) msg += "\n  " + l;
         raise(L, msg + "\nclose them (stream:close()) before taking a snapshot");
       }
     }
     running.push_back(m);
   }
-  if (running.empty()) raise(L, fmt::format("lab:snapshot: lab `{}` has no booted VM to save", lab->name()));
+  if (running.empty())
+    raise(L, fmt::format("lab:snapshot: lab `{}` has no booted VM to save", lab->name()));
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) raise(L, fmt::format("lab:snapshot: cannot create `{}`: {}", dir, ec.message()));
@@ -130,14 +132,20 @@ int lab_restore(lua_State* L) {
   auto& ctx = context(L);
   if (ctx.listing) return 0;
   std::string dir;
-  if (auto* s = static_cast<LabSnapshotUd*>(luaL_testudata(L, 2, kLabSnapshotMeta))) dir = s->dir;
-  else if (lua_type(L, 2) == LUA_TSTRING) dir = lua_tostring(L, 2);
-  else raise(L, fmt::format("lab:restore: expected a LabSnapshot or a directory, got {}", luaL_typename(L, 2)));
+  if (auto* s = static_cast<LabSnapshotUd*>(luaL_testudata(L, 2, kLabSnapshotMeta)))
+    dir = s->dir;
+  else if (lua_type(L, 2) == LUA_TSTRING)
+    dir = lua_tostring(L, 2);
+  else
+    raise(L, fmt::format("lab:restore: expected a LabSnapshot or a directory, got {}",
+                         luaL_typename(L, 2)));
   std::ifstream in(fs::path(dir) / "lab.json");
   if (!in) raise(L, fmt::format("lab:restore: `{}/lab.json`: {}", dir, std::strerror(errno)));
   auto doc = nlohmann::json::parse(in, nullptr, false);
   if (!doc.is_object() || doc.value("format_version", 0) != 1 || !doc.contains("vms"))
-    raise(L, fmt::format("lab:restore: `{}/lab.json` is not a provium lab snapshot (format_version 1)", dir));
+    raise(L,
+          fmt::format("lab:restore: `{}/lab.json` is not a provium lab snapshot (format_version 1)",
+                      dir));
   struct Entry {
     std::string name, profile, file;
     std::uint64_t memory;
@@ -146,11 +154,15 @@ int lab_restore(lua_State* L) {
   };
   std::vector<Entry> entries;
   for (auto& v : doc["vms"]) {
-    Entry e{v.value("vm_name", ""), v.value("profile", ""), v.value("snapshot_path", ""),
-            v.value("memory_bytes", std::uint64_t{512} << 20), v.value("cpus", 1u), lab};
-    if (e.name.empty() || e.file.empty()) raise(L, fmt::format("lab:restore: `{}/lab.json`: a VM entry lacks its name or file", dir));
+    Entry e{v.value("vm_name", ""),       v.value("profile", ""),
+            v.value("snapshot_path", ""), v.value("memory_bytes", std::uint64_t{512} << 20),
+            v.value("cpus", 1u),          lab};
+    if (e.name.empty() || e.file.empty())
+      raise(L, fmt::format("lab:restore: `{}/lab.json`: a VM entry lacks its name or file", dir));
     if (!ctx.config->profiles.count(e.profile))
-      raise(L, fmt::format("lab:restore: vm `{}` needs profile `{}`, which provium.toml does not define", e.name, e.profile));
+      raise(L, fmt::format(
+                   "lab:restore: vm `{}` needs profile `{}`, which provium.toml does not define",
+                   e.name, e.profile));
     // "sub/leaf": the leaf goes into (a lookup-or-create of) the sub-lab chain.
     std::string leaf = e.name;
     for (auto slash = leaf.find('/'); slash != std::string::npos; slash = leaf.find('/')) {
@@ -159,13 +171,16 @@ int lab_restore(lua_State* L) {
       e.owner = next ? next : e.owner->add_sub_lab(sub);
       leaf = leaf.substr(slash + 1);
     }
-    if (e.owner->find_vm(leaf)) raise(L, fmt::format("lab:restore: a VM named `{}` already exists in lab `{}`", e.name, e.owner->name()));
+    if (e.owner->find_vm(leaf))
+      raise(L, fmt::format("lab:restore: a VM named `{}` already exists in lab `{}`", e.name,
+                           e.owner->name()));
     e.name = leaf;
     entries.push_back(std::move(e));
   }
   std::vector<VmPtr> vms;
   for (auto& e : entries) {
-    auto vm = std::make_shared<lab::Vm>(e.name, e.profile, e.owner->name(), e.memory, e.cpus, events::MetaMap{});
+    auto vm = std::make_shared<lab::Vm>(e.name, e.profile, e.owner->name(), e.memory, e.cpus,
+                                        events::MetaMap{});
     e.owner->add_vm(vm);
     push_vm(L, vm);
     register_resource(L, lua_gettop(L), "vm");
@@ -235,18 +250,11 @@ void register_lab_snapshot(lua_State* L, int methods_idx) {
   lua_setfield(L, methods_idx, "snapshot");
   lua_pushcfunction(L, guarded<lab_restore>);
   lua_setfield(L, methods_idx, "restore");
-  luaL_newmetatable(L, kLabSnapshotMeta);
   static const luaL_Reg m[] = {{"path", guarded<ls_path>},
                                {"size", guarded<ls_size>},
                                {"delete", guarded<ls_delete>},
                                {nullptr, nullptr}};
-  luaL_newlib(L, m);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, guarded<ls_tostring>);
-  lua_setfield(L, -2, "__tostring");
-  lua_pushcfunction(L, ls_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
+  new_meta(L, kLabSnapshotMeta, m, ls_gc, guarded<ls_tostring>);
 }
 
 }  // namespace provium::lua

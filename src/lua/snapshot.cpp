@@ -24,7 +24,9 @@ struct SnapshotUd {
   std::string path;
 };
 
-const VmPtr& vm_arg(lua_State* L, const char* what) { return check_shared<lab::Vm>(L, 1, kVmMeta, what); }
+const VmPtr& vm_arg(lua_State* L, const char* what) {
+  return check_shared<lab::Vm>(L, 1, kVmMeta, what);
+}
 
 SnapshotUd* to_snapshot(lua_State* L, int idx) {
   return static_cast<SnapshotUd*>(luaL_testudata(L, idx, kSnapshotMeta));
@@ -44,7 +46,8 @@ void refuse_live_streams(lua_State* L, lab::Vm& vm, const char* what) {
   if (!agent) return;
   auto labels = agent->live_stream_labels();
   if (labels.empty()) return;
-  std::string msg = fmt::format("{}: vm `{}` in {} has live streams:", what, vm.name(), context(L).file);
+  std::string msg =
+      fmt::format("{}: vm `{}` in {} has live streams:", what, vm.name(), context(L).file);
   for (auto& l : labels) msg += "\n  " + l;
   msg += "\nclose them (stream:close()) before taking a snapshot";
   raise(L, msg);
@@ -72,9 +75,12 @@ int vm_restore(lua_State* L) {
   auto& ctx = context(L);
   if (ctx.listing) return 0;
   std::string path;
-  if (auto* s = to_snapshot(L, 2)) path = s->path;
-  else if (lua_type(L, 2) == LUA_TSTRING) path = lua_tostring(L, 2);
-  else raise(L, fmt::format("vm:restore: expected a Snapshot or a path, got {}", luaL_typename(L, 2)));
+  if (auto* s = to_snapshot(L, 2))
+    path = s->path;
+  else if (lua_type(L, 2) == LUA_TSTRING)
+    path = lua_tostring(L, 2);
+  else
+    raise(L, fmt::format("vm:restore: expected a Snapshot or a path, got {}", luaL_typename(L, 2)));
   if (::access(path.c_str(), R_OK) != 0)
     raise(L, fmt::format("vm:restore: snapshot `{}`: {}", path, std::strerror(errno)));
   vmm::BootRequest req = make_boot_request(L, vm, lua_istable(L, 3) ? 3 : 0, "vm:restore");
@@ -129,12 +135,16 @@ int vm_power_button(lua_State* L) {
 int vm_console_socket_path(lua_State* L) {
   auto& vm = vm_arg(L, "vm:console_socket_path");
   std::string p = vm->machine() ? vm->machine()->console_socket_path() : "";
-  if (p.empty()) lua_pushnil(L);
-  else lua_pushstring(L, p.c_str());
+  if (p.empty())
+    lua_pushnil(L);
+  else
+    lua_pushstring(L, p.c_str());
   return 1;
 }
 
-SnapshotUd& check_snapshot(lua_State* L) { return *static_cast<SnapshotUd*>(luaL_checkudata(L, 1, kSnapshotMeta)); }
+SnapshotUd& check_snapshot(lua_State* L) {
+  return *static_cast<SnapshotUd*>(luaL_checkudata(L, 1, kSnapshotMeta));
+}
 
 int snap_path(lua_State* L) {
   lua_pushstring(L, check_snapshot(L).path.c_str());
@@ -175,18 +185,11 @@ void register_vm_lifecycle(lua_State* L, int idx) {
     lua_pushcfunction(L, r->func);
     lua_setfield(L, idx, r->name);
   }
-  luaL_newmetatable(L, kSnapshotMeta);
   static const luaL_Reg snap[] = {{"path", guarded<snap_path>},
                                   {"size", guarded<snap_size>},
                                   {"delete", guarded<snap_delete>},
                                   {nullptr, nullptr}};
-  luaL_newlib(L, snap);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, guarded<snap_tostring>);
-  lua_setfield(L, -2, "__tostring");
-  lua_pushcfunction(L, snap_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
+  new_meta(L, kSnapshotMeta, snap, snap_gc, guarded<snap_tostring>);
 }
 
 }  // namespace provium::lua

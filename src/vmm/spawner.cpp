@@ -21,7 +21,8 @@ namespace provium::vmm {
 namespace {
 
 // Runs in the child between fork and exec: async-signal-safe calls only.
-[[noreturn]] void exec_child(const SpawnSpec& spec, char* const* argv, pid_t parent, int report_fd) {
+[[noreturn]] void exec_child(const SpawnSpec& spec, char* const* argv, pid_t parent,
+                             int report_fd) {
   ::setpgid(0, 0);
   if (spec.die_with_provium) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -36,8 +37,9 @@ namespace {
   }
   int devnull = ::open("/dev/null", O_RDWR);
   int in = spec.stdin_fd >= 0 ? spec.stdin_fd : devnull;
-  int err = spec.stderr_path.empty() ? devnull
-                                     : ::open(spec.stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  int err = spec.stderr_path.empty()
+                ? devnull
+                : ::open(spec.stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (err < 0) err = devnull;
   ::dup2(in, 0);
   ::dup2(devnull, 1);
@@ -67,7 +69,9 @@ class Spawner {
   }
 
  private:
-  Spawner() { std::thread([this] { loop(); }).detach(); }
+  Spawner() {
+    std::thread([this] { loop(); }).detach();
+  }
 
   void loop() {
     while (true) {
@@ -88,14 +92,16 @@ class Spawner {
     for (auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     int report[2];
-    if (::pipe2(report, O_CLOEXEC) != 0) throw std::runtime_error(fmt::format("spawn: pipe: {}", std::strerror(errno)));
+    if (::pipe2(report, O_CLOEXEC) != 0)
+      throw std::runtime_error(fmt::format("spawn: pipe: {}", std::strerror(errno)));
     pid_t parent = ::getpid();
     pid_t pid = ::fork();
     if (pid < 0) {
       int e = errno;
       ::close(report[0]);
       ::close(report[1]);
-      throw std::runtime_error(fmt::format("cannot start {}: fork: {}", spec.argv[0], std::strerror(e)));
+      throw std::runtime_error(
+          fmt::format("cannot start {}: fork: {}", spec.argv[0], std::strerror(e)));
     }
     if (pid == 0) exec_child(spec, argv.data(), parent, report[1]);
     ::close(report[1]);
@@ -108,7 +114,8 @@ class Spawner {
     if (n == sizeof child_errno) {
       int st;
       ::waitpid(pid, &st, 0);
-      throw std::runtime_error(fmt::format("cannot run `{}`: {}", spec.argv[0], std::strerror(child_errno)));
+      throw std::runtime_error(
+          fmt::format("cannot run `{}`: {}", spec.argv[0], std::strerror(child_errno)));
     }
     return pid;
   }
@@ -140,7 +147,8 @@ class Janitor {
     std::lock_guard lk(mu_);
     if (fd_ < 0 || path.find('\n') != std::string::npos) return;
     std::string line = op + path + "\n";
-    (void)!::write(fd_, line.data(), line.size());  // best effort: a lost janitor only loses cleanup
+    (void)!::write(fd_, line.data(),
+                   line.size());  // best effort: a lost janitor only loses cleanup
   }
 
  private:

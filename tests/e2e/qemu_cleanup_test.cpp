@@ -56,7 +56,8 @@ end)
   bg.signal(sig);
   bg.wait(std::chrono::seconds(30));
   deadline = steady_clock::now() + std::chrono::seconds(10);
-  while ((processes_mentioning(tmp.string()) > 0 || scratch_dirs_left(tmp)) && steady_clock::now() < deadline)
+  while ((processes_mentioning(tmp.string()) > 0 || scratch_dirs_left(tmp)) &&
+         steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(processes_mentioning(tmp.string()), 0) << "QEMU outlived provium";
   EXPECT_FALSE(scratch_dirs_left(tmp)) << "a scratch directory outlived provium";

@@ -105,7 +105,8 @@ end)
 TEST(QemuGuest, BootFailuresAreClearAndFailOnlyThatFile) {
   Project p;
   p.write("provium.toml", linux_profile_toml() +
-                              "\n[profiles.nokernel]\nkernel = \"/nonexistent/vmlinuz\"\ncmdline = \"console=ttyS0\"\n");
+                              "\n[profiles.nokernel]\nkernel = \"/nonexistent/vmlinuz\"\ncmdline = "
+                              "\"console=ttyS0\"\n");
   p.write("a_missing.test.lua", R"lua(
 test("missing kernel", function(t)
   local err = t:assert_raises(function() provium:vm("m", "nokernel"):boot() end)

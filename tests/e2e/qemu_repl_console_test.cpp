@@ -9,10 +9,12 @@ using namespace provium::e2e;
 TEST(QemuRepl, EvaluatesExpressionsAndStatementsAgainstTheVm) {
   Project p;
   p.write("provium.toml", linux_profile_toml());
-  auto env = environment_with({{"PROVIUM_BUILD_DIR", PROVIUM_GUEST_CACHE}, {"HOME", p.dir().string()}});
-  auto r = run_program({provium_bin(), "repl", "linux", "--name", "box"}, p.dir(), env,
-                       "box:run('echo hi-from-guest').stdout\nx = 40 + 2\nx\nvm:name()\nerror('boom')\n1 + 1\n",
-                       std::chrono::seconds(240));
+  auto env =
+      environment_with({{"PROVIUM_BUILD_DIR", PROVIUM_GUEST_CACHE}, {"HOME", p.dir().string()}});
+  auto r = run_program(
+      {provium_bin(), "repl", "linux", "--name", "box"}, p.dir(), env,
+      "box:run('echo hi-from-guest').stdout\nx = 40 + 2\nx\nvm:name()\nerror('boom')\n1 + 1\n",
+      std::chrono::seconds(240));
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("hi-from-guest"), std::string::npos) << r.out << r.err;
   EXPECT_NE(r.out.find("42\n"), std::string::npos) << r.out;
@@ -35,8 +37,8 @@ TEST(QemuRepl, BadProfileAndName) {
 TEST(QemuConsole, PrintCommand) {
   Project p;
   p.write("provium.toml", linux_profile_toml());
-  auto r = run_qemu(p, {"console", "linux", "--print-command", "--mem", "256M", "--cmdline", "console=ttyS0 quiet",
-                        "--", "-no-hpet"});
+  auto r = run_qemu(p, {"console", "linux", "--print-command", "--mem", "256M", "--cmdline",
+                        "console=ttyS0 quiet", "--", "-no-hpet"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("qemu-system-x86_64 -M q35,accel="), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("-m 256M"), std::string::npos) << r.out;

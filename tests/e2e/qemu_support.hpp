@@ -10,7 +10,8 @@ namespace provium::e2e {
 
 inline std::string linux_profile_toml() {
   return std::string("[profiles.linux]\nbuild = \"sh '") + PROVIUM_SOURCE_DIR +
-         "/guest/build-linux.sh' {out}\"\nkernel = \"{out}/vmlinuz\"\ninitrd = \"{out}/initrd.cpio.gz\"\n"
+         "/guest/build-linux.sh' {out}\"\nkernel = \"{out}/vmlinuz\"\ninitrd = "
+         "\"{out}/initrd.cpio.gz\"\n"
          "cmdline = \"quiet loglevel=3 panic=-1 cryptomgr.notests console=ttyS0\"\n";
 }
 

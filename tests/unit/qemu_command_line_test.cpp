@@ -1,12 +1,11 @@
 // The pure parts of the QEMU backend: kernel command line assembly (REFERENCE §7.3), the QEMU
 // argv (§7.2) and the boot options of §5.2.
-#include "vmm/qemu/command_line.hpp"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
 #include "vmm/qemu/boot_options.hpp"
+#include "vmm/qemu/command_line.hpp"
 
 namespace provium::vmm::qemu {
 namespace {
@@ -30,7 +29,8 @@ TEST(AssembleCmdline, ReplacementDropsTheProfileParts) {
   p.inline_cmdline = "inline";
   p.replacement = "console=ttyS0,115200 mine";
   p.transport = Transport::Vsock;
-  EXPECT_EQ(assemble_cmdline(p), "console=ttyS0,115200 mine rdinit=/sbin/provium-agent provium.transport=vsock");
+  EXPECT_EQ(assemble_cmdline(p),
+            "console=ttyS0,115200 mine rdinit=/sbin/provium-agent provium.transport=vsock");
 }
 
 TEST(AssembleCmdline, OwnRdinitIsAnErrorUnlessItIsTheAgent) {
@@ -44,7 +44,8 @@ TEST(AssembleCmdline, OwnRdinitIsAnErrorUnlessItIsTheAgent) {
     EXPECT_NE(std::string(e.what()).find("inject_agent = false"), std::string::npos);
   }
   p.inline_cmdline = "rdinit=/sbin/provium-agent";
-  EXPECT_EQ(assemble_cmdline(p), "rdinit=/sbin/provium-agent console=ttyS0 provium.transport=virtio-serial");
+  EXPECT_EQ(assemble_cmdline(p),
+            "rdinit=/sbin/provium-agent console=ttyS0 provium.transport=virtio-serial");
   p.inline_cmdline = "rdinit=/init";
   p.inject_agent = false;
   EXPECT_EQ(assemble_cmdline(p), "rdinit=/init console=ttyS0 provium.transport=virtio-serial");
@@ -77,8 +78,11 @@ TEST(QemuArgv, TcgVirtioSerialInTheDocumentedOrder) {
   EXPECT_TRUE(has_pair(a, "-m", "256M"));
   EXPECT_TRUE(has_pair(a, "-smp", "2"));
   EXPECT_TRUE(has_pair(a, "-object", "memory-backend-ram,id=mem,size=256M,merge=on"));
-  EXPECT_TRUE(has_pair(a, "-chardev", "socket,id=pvagent0,path=/tmp/s/agent.sock,server=on,wait=off"));
-  EXPECT_TRUE(has_pair(a, "-device", "virtserialport,bus=pvser0.0,chardev=pvagent0,id=pvport0,name=org.provium.agent.0"));
+  EXPECT_TRUE(
+      has_pair(a, "-chardev", "socket,id=pvagent0,path=/tmp/s/agent.sock,server=on,wait=off"));
+  EXPECT_TRUE(
+      has_pair(a, "-device",
+               "virtserialport,bus=pvser0.0,chardev=pvagent0,id=pvport0,name=org.provium.agent.0"));
   EXPECT_TRUE(has_pair(a, "-qmp", "unix:/tmp/s/qmp.sock,server=on,wait=off"));
   EXPECT_TRUE(has_pair(a, "-serial", "chardev:conserial0"));
   EXPECT_EQ(std::find(a.begin(), a.end(), "-incoming"), a.end());
@@ -108,11 +112,14 @@ TEST(QemuArgv, KvmVsockRestoreTimeSeedDisks) {
   EXPECT_TRUE(has_pair(a, "-incoming", "defer"));
   EXPECT_TRUE(has_pair(a, "-rtc", "base=1970-01-01T00:00:00,clock=host"));
   EXPECT_TRUE(has_pair(a, "-fw_cfg", "name=opt/provium/rng-seed,string=0000000000000abc"));
-  EXPECT_TRUE(has_pair(a, "-drive", "if=none,id=data,format=raw,file=/img,,with,,commas,readonly=on"));
+  EXPECT_TRUE(
+      has_pair(a, "-drive", "if=none,id=data,format=raw,file=/img,,with,,commas,readonly=on"));
   EXPECT_TRUE(has_pair(a, "-device", "virtio-blk-pci,drive=data"));
 }
 
-MetaValue map(std::initializer_list<std::pair<const std::string, MetaValue>> kv) { return MetaValue{events::MetaMap(kv)}; }
+MetaValue map(std::initializer_list<std::pair<const std::string, MetaValue>> kv) {
+  return MetaValue{events::MetaMap(kv)};
+}
 
 TEST(BootOptions, ReadsEveryKey) {
   MetaMap o;
@@ -147,11 +154,11 @@ TEST(BootOptions, BadValuesNameTheKey) {
   expect_error({{"rng_seed", MetaValue{std::string("x")}}}, "rng_seed: must be an integer");
   expect_error({{"initial_time", MetaValue{std::string("now")}}}, "initial_time:");
   expect_error({{"files", MetaValue{proto::Array{map({{"path", MetaValue{std::string("rel")}},
-                                                     {"content", MetaValue{std::string("")}}})}}}},
+                                                      {"content", MetaValue{std::string("")}}})}}}},
                "files[1].path: must be an absolute guest path");
   expect_error({{"files", MetaValue{proto::Array{map({{"path", MetaValue{std::string("/a")}},
-                                                     {"content", MetaValue{std::string("")}},
-                                                     {"owner", MetaValue{std::string("me")}}})}}}},
+                                                      {"content", MetaValue{std::string("")}},
+                                                      {"owner", MetaValue{std::string("me")}}})}}}},
                "unknown key `owner`");
   expect_error({{"disks", MetaValue{proto::Array{map({{"id", MetaValue{std::string("d")}}})}}}},
                "needs exactly one of `path` and `scratch`");

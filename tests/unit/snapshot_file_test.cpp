@@ -22,12 +22,14 @@ std::string payload() {
   return s;
 }
 
-std::string write_through_pipe(const std::string& data, const std::string& path, const nlohmann::json& model) {
+std::string write_through_pipe(const std::string& data, const std::string& path,
+                               const nlohmann::json& model) {
   int p[2];
   EXPECT_EQ(::pipe(p), 0);
   std::thread w([&] {
     std::size_t off = 0;
-    while (off < data.size()) off += static_cast<std::size_t>(::write(p[1], data.data() + off, data.size() - off));
+    while (off < data.size())
+      off += static_cast<std::size_t>(::write(p[1], data.data() + off, data.size() - off));
     ::close(p[1]);
   });
   write_snapshot(p[0], path, model);

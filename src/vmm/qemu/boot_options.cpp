@@ -56,10 +56,12 @@ config::DiskSpec read_disk(const MetaValue& v, std::size_t index) {
       if (!b) bad(where + ".mediated", "must be a boolean");
       d.mediated = *b;
     } else {
-      bad(where, fmt::format("unknown key `{}` (expected path, scratch, id, readonly, mediated)", k));
+      bad(where,
+          fmt::format("unknown key `{}` (expected path, scratch, id, readonly, mediated)", k));
     }
   }
-  if (d.path.has_value() == d.scratch.has_value()) bad(where, "needs exactly one of `path` and `scratch`");
+  if (d.path.has_value() == d.scratch.has_value())
+    bad(where, "needs exactly one of `path` and `scratch`");
   return d;
 }
 
@@ -71,7 +73,8 @@ BootOptions read_boot_options(const MetaMap& opts) {
     if (!(b.kernel_cmdline = text(it->second))) bad("kernel_cmdline", "must be a string");
   }
   if (auto it = opts.find("kernel_cmdline_append"); it != opts.end()) {
-    if (!(b.kernel_cmdline_append = text(it->second))) bad("kernel_cmdline_append", "must be a string");
+    if (!(b.kernel_cmdline_append = text(it->second)))
+      bad("kernel_cmdline_append", "must be a string");
   }
   if (auto it = opts.find("initial_time"); it != opts.end()) {
     auto n = number(it->second);
@@ -100,7 +103,8 @@ BootOptions read_boot_options(const MetaMap& opts) {
       f.content = *text(c->second);
       if (auto md = m->find("mode"); md != m->end()) {
         auto i2 = md->second.as_int();
-        if (!i2 || *i2 < 0 || *i2 > 07777) bad(where + ".mode", "must be an integer between 0 and 0o7777");
+        if (!i2 || *i2 < 0 || *i2 > 07777)
+          bad(where + ".mode", "must be an integer between 0 and 0o7777");
         f.mode = static_cast<std::uint32_t>(*i2);
       }
       for (auto& [k, _] : *m)

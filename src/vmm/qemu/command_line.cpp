@@ -8,7 +8,9 @@
 
 namespace provium::vmm::qemu {
 
-const char* transport_name(Transport t) { return t == Transport::Vsock ? "vsock" : "virtio-serial"; }
+const char* transport_name(Transport t) {
+  return t == Transport::Vsock ? "vsock" : "virtio-serial";
+}
 
 namespace {
 
@@ -98,15 +100,16 @@ std::vector<std::string> qemu_argv(const LaunchSpec& s) {
                                 "-append",
                                 s.cmdline,
                                 "-object",
-                                fmt::format("memory-backend-ram,id=mem,size={}M,merge={}", s.memory_mib,
-                                            s.ksm_merge ? "on" : "off")};
+                                fmt::format("memory-backend-ram,id=mem,size={}M,merge={}",
+                                            s.memory_mib, s.ksm_merge ? "on" : "off")};
   if (s.transport == Transport::Vsock) {
     a.insert(a.end(), {"-device", fmt::format("vhost-vsock-pci,guest-cid={}", s.cid)});
   } else {
-    a.insert(a.end(), {"-device", "virtio-serial-pci,id=pvser0", "-chardev",
-                       fmt::format("socket,id=pvagent0,path={}/agent.sock,server=on,wait=off", s.scratch),
-                       "-device",
-                       "virtserialport,bus=pvser0.0,chardev=pvagent0,id=pvport0,name=org.provium.agent.0"});
+    a.insert(a.end(),
+             {"-device", "virtio-serial-pci,id=pvser0", "-chardev",
+              fmt::format("socket,id=pvagent0,path={}/agent.sock,server=on,wait=off", s.scratch),
+              "-device",
+              "virtserialport,bus=pvser0.0,chardev=pvagent0,id=pvport0,name=org.provium.agent.0"});
   }
   a.insert(a.end(), {"-qmp", fmt::format("unix:{}/qmp.sock,server=on,wait=off", s.scratch)});
   a.insert(a.end(), {"-chardev",
@@ -114,9 +117,11 @@ std::vector<std::string> qemu_argv(const LaunchSpec& s) {
                                  "logfile={0}/console.log,logappend=on",
                                  s.scratch),
                      "-serial", "chardev:conserial0"});
-  if (s.initial_time) a.insert(a.end(), {"-rtc", fmt::format("base={},clock=host", rtc_base(*s.initial_time))});
+  if (s.initial_time)
+    a.insert(a.end(), {"-rtc", fmt::format("base={},clock=host", rtc_base(*s.initial_time))});
   if (s.rng_seed)
-    a.insert(a.end(), {"-fw_cfg", fmt::format("name=opt/provium/rng-seed,string={:016x}", *s.rng_seed)});
+    a.insert(a.end(),
+             {"-fw_cfg", fmt::format("name=opt/provium/rng-seed,string={:016x}", *s.rng_seed)});
   // Entropy for the guest's RNG: without it an early getrandom() in the guest can block.
   a.insert(a.end(), {"-device", "virtio-rng-pci"});
   if (s.incoming) a.insert(a.end(), {"-incoming", "defer"});
@@ -124,7 +129,8 @@ std::vector<std::string> qemu_argv(const LaunchSpec& s) {
     std::string file;  // QEMU's option syntax escapes a comma by doubling it
     for (char c : d.file) file += c == ',' ? std::string(",,") : std::string(1, c);
     a.insert(a.end(), {"-drive",
-                       fmt::format("if=none,id={},format=raw,file={}{}", d.id, file, d.readonly ? ",readonly=on" : ""),
+                       fmt::format("if=none,id={},format=raw,file={}{}", d.id, file,
+                                   d.readonly ? ",readonly=on" : ""),
                        "-device", fmt::format("virtio-blk-pci,drive={}", d.id)});
   }
   return a;

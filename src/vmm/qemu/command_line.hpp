@@ -15,10 +15,10 @@ enum class Transport { Vsock, VirtioSerial };
 const char* transport_name(Transport t);
 
 struct CmdlineParts {
-  std::string file_contents;                 // cmdline_file, "" when none
-  std::string inline_cmdline;                // profile `cmdline`
-  std::optional<std::string> replacement;    // boot opt kernel_cmdline
-  std::optional<std::string> append;         // boot opt kernel_cmdline_append
+  std::string file_contents;               // cmdline_file, "" when none
+  std::string inline_cmdline;              // profile `cmdline`
+  std::optional<std::string> replacement;  // boot opt kernel_cmdline
+  std::optional<std::string> append;       // boot opt kernel_cmdline_append
   bool inject_agent = true;
   Transport transport = Transport::VirtioSerial;
 };
@@ -44,7 +44,7 @@ struct LaunchSpec {
   std::uint32_t cid = 0;
   std::optional<std::int64_t> initial_time;  // epoch seconds (UTC)
   std::optional<std::uint64_t> rng_seed;
-  bool incoming = false;  // restore: -incoming defer
+  bool incoming = false;          // restore: -incoming defer
   std::vector<DriveSpec> drives;  // profile disks first, then boot disks
 };
 

@@ -27,7 +27,8 @@ namespace {
 DeviceProbe probe_kvm() {
   DeviceProbe p = probe_device("/dev/kvm");
   if (!p.usable) return p;
-  if (::access("/sys/module/kvm_intel", F_OK) == 0 || ::access("/sys/module/kvm_amd", F_OK) == 0) return p;
+  if (::access("/sys/module/kvm_intel", F_OK) == 0 || ::access("/sys/module/kvm_amd", F_OK) == 0)
+    return p;
   if (::access("/sys/module/kvm_pvm", F_OK) == 0)
     return {false, "it is kvm-pvm, which boots only PVM-enabled guest kernels"};
   return {false, "neither kvm_intel nor kvm_amd is loaded"};
@@ -63,8 +64,9 @@ Transport choose_transport(const std::string& choice) {
         vsock.reason));
   static std::once_flag noted;
   std::call_once(noted, [] {
-    std::fprintf(stderr, "provium: notice: /dev/vhost-vsock not usable (%s); the agent uses virtio-serial\n",
-                 vsock.reason.c_str());
+    std::fprintf(
+        stderr, "provium: notice: /dev/vhost-vsock not usable (%s); the agent uses virtio-serial\n",
+        vsock.reason.c_str());
   });
   return Transport::VirtioSerial;
 }

@@ -21,7 +21,8 @@ namespace fs = std::filesystem;
 
 std::string sha256_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(fmt::format("cannot read `{}`: {}", path, std::strerror(errno)));
+  if (!in)
+    throw std::runtime_error(fmt::format("cannot read `{}`: {}", path, std::strerror(errno)));
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
   EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
   std::vector<char> buf(1 << 20);
@@ -51,21 +52,24 @@ std::string find_agent_overlay(const std::optional<fs::path>& profile_overlay) {
       return fs::weakly_canonical(exe / "../share/provium/agent-overlay.cpio.gz").string();
     fs::path dir = exe;
     for (int up = 0; up <= 6 && !dir.empty(); ++up, dir = dir.parent_path()) {
-      if (usable(dir / "dist/agent-overlay.cpio.gz")) return (dir / "dist/agent-overlay.cpio.gz").string();
+      if (usable(dir / "dist/agent-overlay.cpio.gz"))
+        return (dir / "dist/agent-overlay.cpio.gz").string();
       if (dir == dir.parent_path()) break;
     }
   }
   std::string list;
   for (auto& t : tried) list += (list.empty() ? "" : ", ") + t;
   throw std::runtime_error(fmt::format(
-      "agent overlay not found (tried {}); build it (target agent-overlay) or set PROVIUM_OVERLAY", list));
+      "agent overlay not found (tried {}); build it (target agent-overlay) or set PROVIUM_OVERLAY",
+      list));
 }
 
 namespace {
 
 void copy_into(std::ofstream& out, const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(fmt::format("cannot read `{}`: {}", path, std::strerror(errno)));
+  if (!in)
+    throw std::runtime_error(fmt::format("cannot read `{}`: {}", path, std::strerror(errno)));
   out << in.rdbuf();
 }
 
@@ -100,11 +104,14 @@ std::string merged_initrd(const std::optional<fs::path>& initrd, const std::stri
   if (fs::exists(dest)) return dest.string();
   std::error_code ec;
   fs::create_directories(cache_dir, ec);
-  if (ec) throw std::runtime_error(fmt::format("cannot create `{}`: {}", cache_dir.string(), ec.message()));
+  if (ec)
+    throw std::runtime_error(
+        fmt::format("cannot create `{}`: {}", cache_dir.string(), ec.message()));
   std::string tmp = unique_tmp(dest);
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error(fmt::format("cannot write `{}`: {}", tmp, std::strerror(errno)));
+    if (!out)
+      throw std::runtime_error(fmt::format("cannot write `{}`: {}", tmp, std::strerror(errno)));
     copy_into(out, initrd->string());
     pad4(out);
     copy_into(out, overlay);
@@ -121,14 +128,17 @@ std::string merged_initrd(const std::optional<fs::path>& initrd, const std::stri
   return dest.string();
 }
 
-void append_files_segment(const std::string& base, const std::vector<BootFile>& files, const std::string& out_path) {
+void append_files_segment(const std::string& base, const std::vector<BootFile>& files,
+                          const std::string& out_path) {
   std::ofstream out(out_path, std::ios::binary | std::ios::trunc);
-  if (!out) throw std::runtime_error(fmt::format("cannot write `{}`: {}", out_path, std::strerror(errno)));
+  if (!out)
+    throw std::runtime_error(fmt::format("cannot write `{}`: {}", out_path, std::strerror(errno)));
   copy_into(out, base);
   pad4(out);
 
   std::string segment;
-  std::unique_ptr<archive, decltype(&archive_write_free)> a(archive_write_new(), archive_write_free);
+  std::unique_ptr<archive, decltype(&archive_write_free)> a(archive_write_new(),
+                                                            archive_write_free);
   archive_write_set_format_cpio_newc(a.get());
   archive_write_set_bytes_in_last_block(a.get(), 1);
   auto writer = [](struct archive*, void* user, const void* buf, size_t n) -> la_ssize_t {
@@ -138,15 +148,18 @@ void append_files_segment(const std::string& base, const std::vector<BootFile>& 
   if (archive_write_open(a.get(), &segment, nullptr, writer, nullptr) != ARCHIVE_OK)
     throw std::runtime_error(fmt::format("boot files: {}", archive_error_string(a.get())));
   std::set<std::string> dirs;
-  auto add = [&](const std::string& name, mode_t type, std::uint32_t perm, const std::string* body) {
-    std::unique_ptr<archive_entry, decltype(&archive_entry_free)> e(archive_entry_new(), archive_entry_free);
+  auto add = [&](const std::string& name, mode_t type, std::uint32_t perm,
+                 const std::string* body) {
+    std::unique_ptr<archive_entry, decltype(&archive_entry_free)> e(archive_entry_new(),
+                                                                    archive_entry_free);
     archive_entry_set_pathname(e.get(), name.c_str());
     archive_entry_set_filetype(e.get(), type);
     archive_entry_set_perm(e.get(), perm);
     archive_entry_set_size(e.get(), body ? static_cast<la_int64_t>(body->size()) : 0);
     if (archive_write_header(a.get(), e.get()) != ARCHIVE_OK ||
         (body && archive_write_data(a.get(), body->data(), body->size()) < 0))
-      throw std::runtime_error(fmt::format("boot files: {}: {}", name, archive_error_string(a.get())));
+      throw std::runtime_error(
+          fmt::format("boot files: {}: {}", name, archive_error_string(a.get())));
   };
   for (auto& f : files) {
     std::string rel = f.path.substr(f.path.find_first_not_of('/'));
@@ -159,7 +172,8 @@ void append_files_segment(const std::string& base, const std::vector<BootFile>& 
   if (archive_write_close(a.get()) != ARCHIVE_OK)
     throw std::runtime_error(fmt::format("boot files: {}", archive_error_string(a.get())));
   out.write(segment.data(), static_cast<std::streamsize>(segment.size()));
-  if (!out.flush()) throw std::runtime_error(fmt::format("cannot write `{}` (disk full?)", out_path));
+  if (!out.flush())
+    throw std::runtime_error(fmt::format("cannot write `{}` (disk full?)", out_path));
 }
 
 }  // namespace provium::vmm::qemu

@@ -17,17 +17,18 @@ std::string find_agent_overlay(const std::optional<std::filesystem::path>& profi
 
 /// The initrd + overlay concatenation, cached under `cache_dir`; with no initrd the overlay
 /// alone. Returns the path to boot with.
-std::string merged_initrd(const std::optional<std::filesystem::path>& initrd, const std::string& overlay,
-                          const std::filesystem::path& cache_dir);
+std::string merged_initrd(const std::optional<std::filesystem::path>& initrd,
+                          const std::string& overlay, const std::filesystem::path& cache_dir);
 
 struct BootFile {
-  std::string path;     // absolute guest path
+  std::string path;  // absolute guest path
   std::string content;
   std::uint32_t mode = 0644;
 };
 
 /// Writes `base` + a newc segment holding `files` (parent directories 0755) to `out`.
-void append_files_segment(const std::string& base, const std::vector<BootFile>& files, const std::string& out);
+void append_files_segment(const std::string& base, const std::vector<BootFile>& files,
+                          const std::string& out);
 
 /// Lowercase hex SHA-256 of a file's contents; throws when unreadable.
 std::string sha256_file(const std::string& path);

@@ -72,9 +72,12 @@ void tune() {
   for (auto& k : kKnobs) tuned += write_knob(k.name, k.value);
   ::flock(lock_fd, LOCK_SH);
   std::atexit(restore_at_exit);
-  if (tuned == 3) std::fprintf(stderr, "provium: ksm: tuned (3 knobs)\n");
-  else if (tuned > 0) std::fprintf(stderr, "provium: ksm: partially tuned (%d of 3 knobs)\n", tuned);
-  else std::fprintf(stderr, "provium: ksm: not tuned (the knobs are not writable)\n");
+  if (tuned == 3)
+    std::fprintf(stderr, "provium: ksm: tuned (3 knobs)\n");
+  else if (tuned > 0)
+    std::fprintf(stderr, "provium: ksm: partially tuned (%d of 3 knobs)\n", tuned);
+  else
+    std::fprintf(stderr, "provium: ksm: not tuned (the knobs are not writable)\n");
 }
 
 }  // namespace

@@ -38,8 +38,9 @@ fs::path tmp_root() {
 
 void require_readable(const fs::path& p, const std::string& what, const std::string& profile) {
   if (::access(p.c_str(), R_OK) != 0)
-    throw std::runtime_error(fmt::format("profile `{}`: {} `{}`: {}; fix the path in provium.toml or build the profile",
-                                         profile, what, p.string(), std::strerror(errno)));
+    throw std::runtime_error(
+        fmt::format("profile `{}`: {} `{}`: {}; fix the path in provium.toml or build the profile",
+                    profile, what, p.string(), std::strerror(errno)));
 }
 
 std::string read_whole(const fs::path& p) {
@@ -65,7 +66,8 @@ std::pair<std::uint32_t, std::string> claim_scratch() {
       return {cid, dir.string()};
     }
     if (errno != EEXIST)
-      throw std::runtime_error(fmt::format("cannot create scratch dir `{}`: {}", dir.string(), std::strerror(errno)));
+      throw std::runtime_error(
+          fmt::format("cannot create scratch dir `{}`: {}", dir.string(), std::strerror(errno)));
   }
   throw std::runtime_error(fmt::format("no free CID scratch directory under {}", root.string()));
 }
@@ -96,9 +98,10 @@ void refresh_restored_guest(client::AgentClient& agent, const BootOptions& opts)
   using proto::Value;
   if (!opts.initial_time) {
     proto::Map t;
-    t["ns"] = Value{static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                                  std::chrono::system_clock::now().time_since_epoch())
-                                                  .count())};
+    t["ns"] =
+        Value{static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                            std::chrono::system_clock::now().time_since_epoch())
+                                            .count())};
     auto r = agent.call("set_time", Value{std::move(t)});
     if (auto err = client::op_error(r.payload, "restore: set_time")) throw std::runtime_error(*err);
   }
@@ -111,7 +114,8 @@ void refresh_restored_guest(client::AgentClient& agent, const BootOptions& opts)
     w["data"] = Value{proto::Bytes{seed}};
     w["mode"] = Value{"append"};
     auto r = agent.call("write_file", Value{std::move(w)});
-    if (auto err = client::op_error(r.payload, "restore: reseed /dev/urandom")) throw std::runtime_error(*err);
+    if (auto err = client::op_error(r.payload, "restore: reseed /dev/urandom"))
+      throw std::runtime_error(*err);
   }
 }
 
@@ -144,12 +148,14 @@ class QemuBackend : public Backend {
     spec.initial_time = opts.initial_time;
     spec.rng_seed = opts.rng_seed;
     if (util::find_on_path(spec.qemu).empty())
-      throw std::runtime_error("qemu-system-x86_64 not found on PATH; install it (apt-get install qemu-system-x86)");
+      throw std::runtime_error(
+          "qemu-system-x86_64 not found on PATH; install it (apt-get install qemu-system-x86)");
 
     require_readable(p.kernel, "kernel", p.name);
     if (p.initrd && !p.initrd->empty()) require_readable(*p.initrd, "initrd", p.name);
     if (!p.inject_agent && (!p.initrd || p.initrd->empty()))
-      throw std::runtime_error(fmt::format("profile `{}`: inject_agent = false needs an initrd that starts the agent", p.name));
+      throw std::runtime_error(fmt::format(
+          "profile `{}`: inject_agent = false needs an initrd that starts the agent", p.name));
     CmdlineParts parts;
     if (p.cmdline_file) {
       require_readable(*p.cmdline_file, "cmdline_file", p.name);
@@ -168,9 +174,11 @@ class QemuBackend : public Backend {
     std::vector<config::DiskSpec> disks = p.disks;
     disks.insert(disks.end(), opts.disks.begin(), opts.disks.end());
     for (auto& d : disks) {
-      if (!ids.insert(d.id).second) throw std::runtime_error(fmt::format("disks: duplicate id `{}`", d.id));
+      if (!ids.insert(d.id).second)
+        throw std::runtime_error(fmt::format("disks: duplicate id `{}`", d.id));
       if (d.mediated)
-        throw std::runtime_error(fmt::format("disks: `{}`: mediated disks are not supported by this build yet", d.id));
+        throw std::runtime_error(
+            fmt::format("disks: `{}`: mediated disks are not supported by this build yet", d.id));
       if (d.path) require_readable(*d.path, fmt::format("disk `{}`", d.id), p.name);
     }
 
@@ -229,13 +237,15 @@ class QemuBackend : public Backend {
     try {
       spec = spec_from_model(read_snapshot_model(path));
     } catch (const nlohmann::json::exception& e) {
-      throw std::runtime_error(fmt::format("snapshot `{}` has a corrupt header: {}", path, e.what()));
+      throw std::runtime_error(
+          fmt::format("snapshot `{}` has a corrupt header: {}", path, e.what()));
     }
     if (settings_.ksm) ksm_tune_once();
     Accel here = choose_accel(settings_.accel);
     if (spec.accel != here)
-      throw std::runtime_error(fmt::format("snapshot `{}` was taken under {} and cannot be restored under {}", path,
-                                           spec.accel == Accel::Kvm ? "KVM" : "TCG", here == Accel::Kvm ? "KVM" : "TCG"));
+      throw std::runtime_error(fmt::format(
+          "snapshot `{}` was taken under {} and cannot be restored under {}", path,
+          spec.accel == Accel::Kvm ? "KVM" : "TCG", here == Accel::Kvm ? "KVM" : "TCG"));
     require_readable(spec.kernel, "kernel", req.profile->name);
     spec.incoming = true;
     auto [cid, scratch] = claim_scratch();

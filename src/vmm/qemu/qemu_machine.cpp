@@ -59,19 +59,23 @@ std::string QemuMachine::qemu_stderr_tail() {
   return s;
 }
 
-std::string QemuMachine::console_tail(std::size_t bytes) { return file_tail(spec_.scratch + "/console.log", bytes); }
+std::string QemuMachine::console_tail(std::size_t bytes) {
+  return file_tail(spec_.scratch + "/console.log", bytes);
+}
 
 void QemuMachine::fail(const std::string& why) {
   std::string msg = why;
   bool exited = !qemu_running();
   if (exited && exit_status_ >= 0) {
-    msg += WIFSIGNALED(exit_status_) ? fmt::format(" (QEMU killed by signal {})", WTERMSIG(exit_status_))
-                                     : fmt::format(" (QEMU exited with status {})", WEXITSTATUS(exit_status_));
+    msg += WIFSIGNALED(exit_status_)
+               ? fmt::format(" (QEMU killed by signal {})", WTERMSIG(exit_status_))
+               : fmt::format(" (QEMU exited with status {})", WEXITSTATUS(exit_status_));
   }
   std::string err = qemu_stderr_tail();
   if (!err.empty()) msg += "\n--- qemu stderr ---\n" + err;
   std::string console = console_tail(4096);
-  msg += console.empty() ? "\n--- console: (empty) ---" : "\n--- console (last 4 KiB) ---\n" + console;
+  msg +=
+      console.empty() ? "\n--- console: (empty) ---" : "\n--- console (last 4 KiB) ---\n" + console;
   shutdown();
   throw std::runtime_error(msg);
 }
@@ -97,7 +101,8 @@ int QemuMachine::connect_agent_socket(Qmp::Clock::time_point deadline) {
     if (fd >= 0) ::close(fd);
     if (!qemu_running()) fail("QEMU exited before the agent could be reached");
     if (Qmp::Clock::now() >= deadline) fail("the agent socket never accepted a connection");
-    std::this_thread::sleep_for(std::chrono::milliseconds(spec_.transport == Transport::Vsock ? 50 : 20));
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(spec_.transport == Transport::Vsock ? 50 : 20));
   }
 }
 
@@ -105,9 +110,11 @@ void QemuMachine::start(double timeout_s, const std::string& snapshot) {
   auto t0 = Qmp::Clock::now();
   auto deadline = t0 + std::chrono::milliseconds(static_cast<long long>(timeout_s * 1000));
   try {
-    qmp_.connect(spec_.scratch + "/qmp.sock", std::min(deadline, t0 + 8s), [this] { return qemu_running(); });
-    qmp_.execute("migrate-set-capabilities",
-                 {{"capabilities", Qmp::Json::array({{{"capability", "events"}, {"state", true}}})}});
+    qmp_.connect(spec_.scratch + "/qmp.sock", std::min(deadline, t0 + 8s),
+                 [this] { return qemu_running(); });
+    qmp_.execute(
+        "migrate-set-capabilities",
+        {{"capabilities", Qmp::Json::array({{{"capability", "events"}, {"state", true}}})}});
   } catch (const QmpError& e) {
     fail(fmt::format("cannot talk to QEMU: {}", e.what()));
   }
@@ -119,7 +126,8 @@ void QemuMachine::start(double timeout_s, const std::string& snapshot) {
     // waits for QEMU to report the agent's open (no sleeping, no retry storms). A restored
     // guest has the port open already.
     try {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Qmp::Clock::now());
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Qmp::Clock::now());
       qmp_.wait_event("VSERPORT_CHANGE", mark, std::max(left, 1ms), [](const Qmp::Json& e) {
         auto& d = e["data"];
         return d.value("id", "") == "pvport0" && d.value("open", false);
@@ -190,12 +198,16 @@ void QemuMachine::load_snapshot(const std::string& path, Qmp::Clock::time_point 
 
 nlohmann::json QemuMachine::device_model() const {
   nlohmann::json drives = nlohmann::json::array();
-  for (auto& d : spec_.drives) drives.push_back({{"id", d.id}, {"file", d.file}, {"readonly", d.readonly}});
-  nlohmann::json m = {{"memory_mib", spec_.memory_mib}, {"cpus", spec_.cpus},
+  for (auto& d : spec_.drives)
+    drives.push_back({{"id", d.id}, {"file", d.file}, {"readonly", d.readonly}});
+  nlohmann::json m = {{"memory_mib", spec_.memory_mib},
+                      {"cpus", spec_.cpus},
                       {"accel", spec_.accel == Accel::Kvm ? "kvm" : "tcg"},
                       {"transport", transport_name(spec_.transport)},
-                      {"kernel", spec_.kernel}, {"cmdline", spec_.cmdline},
-                      {"ksm_merge", spec_.ksm_merge}, {"drives", drives}};
+                      {"kernel", spec_.kernel},
+                      {"cmdline", spec_.cmdline},
+                      {"ksm_merge", spec_.ksm_merge},
+                      {"drives", drives}};
   if (spec_.initial_time) m["initial_time"] = *spec_.initial_time;
   if (spec_.rng_seed) m["rng_seed"] = *spec_.rng_seed;
   return m;
@@ -206,14 +218,16 @@ LaunchSpec spec_from_model(const nlohmann::json& m) {
   s.memory_mib = m.at("memory_mib").get<std::uint64_t>();
   s.cpus = m.at("cpus").get<std::uint32_t>();
   s.accel = m.at("accel").get<std::string>() == "kvm" ? Accel::Kvm : Accel::Tcg;
-  s.transport = m.at("transport").get<std::string>() == "vsock" ? Transport::Vsock : Transport::VirtioSerial;
+  s.transport =
+      m.at("transport").get<std::string>() == "vsock" ? Transport::Vsock : Transport::VirtioSerial;
   s.kernel = m.at("kernel").get<std::string>();
   s.cmdline = m.at("cmdline").get<std::string>();
   s.ksm_merge = m.value("ksm_merge", true);
   if (m.contains("initial_time")) s.initial_time = m["initial_time"].get<std::int64_t>();
   if (m.contains("rng_seed")) s.rng_seed = m["rng_seed"].get<std::uint64_t>();
   for (auto& d : m.value("drives", nlohmann::json::array()))
-    s.drives.push_back({d.at("id").get<std::string>(), d.at("file").get<std::string>(), d.value("readonly", false)});
+    s.drives.push_back({d.at("id").get<std::string>(), d.at("file").get<std::string>(),
+                        d.value("readonly", false)});
   return s;
 }
 
@@ -224,7 +238,8 @@ void QemuMachine::snapshot(const std::string& path) {
     if (was_running) qmp_.execute("cont");
   };
   int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0) throw std::runtime_error(fmt::format("snapshot: pipe: {}", std::strerror(errno)));
+  if (::pipe2(p, O_CLOEXEC) != 0)
+    throw std::runtime_error(fmt::format("snapshot: pipe: {}", std::strerror(errno)));
   std::string tmp = path + ".tmp";
   std::string write_error;
   std::thread writer;
@@ -265,7 +280,9 @@ void QemuMachine::snapshot(const std::string& path) {
     if (!write_error.empty()) throw std::runtime_error("snapshot: " + write_error);
     std::error_code ec;
     fs::rename(tmp, path, ec);
-    if (ec) throw std::runtime_error(fmt::format("snapshot: cannot install `{}`: {}", path, ec.message()));
+    if (ec)
+      throw std::runtime_error(
+          fmt::format("snapshot: cannot install `{}`: {}", path, ec.message()));
   } catch (...) {
     if (p[1] >= 0) ::close(p[1]);
     if (writer.joinable()) {
@@ -317,7 +334,8 @@ void QemuMachine::power_button() {
   }
   auto until = Qmp::Clock::now() + 60s;
   while (qemu_running() && Qmp::Clock::now() < until) std::this_thread::sleep_for(20ms);
-  if (qemu_running()) throw std::runtime_error("power_button: the guest did not power off within 60 s");
+  if (qemu_running())
+    throw std::runtime_error("power_button: the guest did not power off within 60 s");
   shutdown();
 }
 

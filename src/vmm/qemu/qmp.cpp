@@ -24,11 +24,13 @@ void Qmp::close() {
   fd_ = -1;
 }
 
-void Qmp::connect(const std::string& path, Clock::time_point deadline, const std::function<bool()>& alive) {
+void Qmp::connect(const std::string& path, Clock::time_point deadline,
+                  const std::function<bool()>& alive) {
   std::lock_guard lk(mu_);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) throw QmpError(fmt::format("qmp: socket path too long: {}", path));
+  if (path.size() >= sizeof addr.sun_path)
+    throw QmpError(fmt::format("qmp: socket path too long: {}", path));
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   std::string last = "socket not created";
   while (true) {
@@ -40,14 +42,16 @@ void Qmp::connect(const std::string& path, Clock::time_point deadline, const std
     }
     last = std::strerror(errno);
     ::close(fd);
-    if (Clock::now() >= deadline) throw QmpError(fmt::format("qmp: cannot connect to {}: {}", path, last));
+    if (Clock::now() >= deadline)
+      throw QmpError(fmt::format("qmp: cannot connect to {}: {}", path, last));
     if (alive && !alive()) throw QmpError("qmp: QEMU exited before its monitor socket accepted");
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   auto greeting = read_message(deadline);
   if (!greeting || !greeting->contains("QMP")) throw QmpError("qmp: no greeting from QEMU");
-  execute("qmp_capabilities", Json::object(), std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                   std::max(deadline - Clock::now(), Clock::duration(std::chrono::seconds(1)))));
+  execute("qmp_capabilities", Json::object(),
+          std::chrono::duration_cast<std::chrono::milliseconds>(
+              std::max(deadline - Clock::now(), Clock::duration(std::chrono::seconds(1)))));
 }
 
 void Qmp::send_line(const std::string& line, int fd_to_pass) {
@@ -91,7 +95,8 @@ std::optional<Qmp::Json> Qmp::read_message(Clock::time_point deadline) {
         throw QmpError(fmt::format("qmp: malformed message from QEMU: {}", e.what()));
       }
     }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (left <= 0) return std::nullopt;
     pollfd p{fd_, POLLIN, 0};
     int r = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1000)));
@@ -125,7 +130,8 @@ Qmp::Json Qmp::await_reply(Clock::time_point deadline, const std::string& what) 
   }
 }
 
-Qmp::Json Qmp::execute(const std::string& command, const Json& args, std::chrono::milliseconds timeout) {
+Qmp::Json Qmp::execute(const std::string& command, const Json& args,
+                       std::chrono::milliseconds timeout) {
   return execute_with_fd(command, args, -1, timeout);
 }
 
@@ -143,7 +149,8 @@ std::uint64_t Qmp::mark() const {
   return next_seq_;
 }
 
-Qmp::Json Qmp::wait_event(const std::string& name, std::uint64_t since, std::chrono::milliseconds timeout,
+Qmp::Json Qmp::wait_event(const std::string& name, std::uint64_t since,
+                          std::chrono::milliseconds timeout,
                           const std::function<bool(const Json&)>& match) {
   std::lock_guard lk(mu_);
   auto deadline = Clock::now() + timeout;
@@ -151,7 +158,8 @@ Qmp::Json Qmp::wait_event(const std::string& name, std::uint64_t since, std::chr
   while (true) {
     for (std::size_t i = scanned_from; i < events_.size(); ++i) {
       auto& e = events_[i];
-      if (e.seq >= since && e.body.value("event", "") == name && (!match || match(e.body))) return e.body;
+      if (e.seq >= since && e.body.value("event", "") == name && (!match || match(e.body)))
+        return e.body;
     }
     scanned_from = events_.size();
     auto m = read_message(deadline);

@@ -33,7 +33,8 @@ class Qmp {
   /// Connects (retrying until `deadline` while the socket does not accept yet), reads the
   /// greeting and negotiates capabilities. `alive` is polled between retries: a QEMU that
   /// exits early ends the wait at once.
-  void connect(const std::string& path, Clock::time_point deadline, const std::function<bool()>& alive);
+  void connect(const std::string& path, Clock::time_point deadline,
+               const std::function<bool()>& alive);
   bool connected() const { return fd_ >= 0; }
   void close();
 

@@ -34,7 +34,8 @@ void write_all(int fd, const char* p, std::size_t n, const std::string& what) {
 
 std::uint64_t write_snapshot(int in_fd, const std::string& tmp_path, const nlohmann::json& model) {
   int out = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (out < 0) throw std::runtime_error(fmt::format("cannot create `{}`: {}", tmp_path, std::strerror(errno)));
+  if (out < 0)
+    throw std::runtime_error(fmt::format("cannot create `{}`: {}", tmp_path, std::strerror(errno)));
   std::uint64_t total = 0;
   try {
     std::string header = std::string(kMagic) + model.dump() + "\n";
@@ -43,26 +44,32 @@ std::uint64_t write_snapshot(int in_fd, const std::string& tmp_path, const nlohm
     std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
     // Level 1: the stream is mostly zero pages and code; higher levels cost seconds for little.
     ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, 1);
-    ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag, 1);  // corruption is an error, not garbage RAM
+    ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag,
+                           1);  // corruption is an error, not garbage RAM
     std::vector<char> in(ZSTD_CStreamInSize() * 4), obuf(ZSTD_CStreamOutSize());
     while (true) {
       ssize_t n = ::read(in_fd, in.data(), in.size());
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) throw std::runtime_error(fmt::format("reading the migration stream: {}", std::strerror(errno)));
+      if (n < 0)
+        throw std::runtime_error(
+            fmt::format("reading the migration stream: {}", std::strerror(errno)));
       bool last = n == 0;
       ZSTD_inBuffer ib{in.data(), static_cast<std::size_t>(n), 0};
       bool done = false;
       while (!done) {
         ZSTD_outBuffer ob{obuf.data(), obuf.size(), 0};
-        std::size_t left = ZSTD_compressStream2(cctx.get(), &ob, &ib, last ? ZSTD_e_end : ZSTD_e_continue);
-        if (ZSTD_isError(left)) throw std::runtime_error(fmt::format("zstd: {}", ZSTD_getErrorName(left)));
+        std::size_t left =
+            ZSTD_compressStream2(cctx.get(), &ob, &ib, last ? ZSTD_e_end : ZSTD_e_continue);
+        if (ZSTD_isError(left))
+          throw std::runtime_error(fmt::format("zstd: {}", ZSTD_getErrorName(left)));
         write_all(out, obuf.data(), ob.pos, tmp_path);
         total += ob.pos;
         done = last ? left == 0 : ib.pos == ib.size;
       }
       if (last) break;
     }
-    if (::fsync(out) != 0) throw std::runtime_error(fmt::format("fsync `{}`: {}", tmp_path, std::strerror(errno)));
+    if (::fsync(out) != 0)
+      throw std::runtime_error(fmt::format("fsync `{}`: {}", tmp_path, std::strerror(errno)));
   } catch (...) {
     ::close(out);
     ::unlink(tmp_path.c_str());
@@ -74,20 +81,27 @@ std::uint64_t write_snapshot(int in_fd, const std::string& tmp_path, const nlohm
 
 nlohmann::json read_snapshot_model(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(fmt::format("cannot read snapshot `{}`: {}", path, std::strerror(errno)));
+  if (!in)
+    throw std::runtime_error(
+        fmt::format("cannot read snapshot `{}`: {}", path, std::strerror(errno)));
   std::string magic(kMagic.size(), '\0');
   in.read(magic.data(), static_cast<std::streamsize>(magic.size()));
-  if (magic != kMagic) throw std::runtime_error(fmt::format("`{}` is not a provium snapshot", path));
+  if (magic != kMagic)
+    throw std::runtime_error(fmt::format("`{}` is not a provium snapshot", path));
   std::string line;
-  if (!std::getline(in, line)) throw std::runtime_error(fmt::format("snapshot `{}` is truncated", path));
+  if (!std::getline(in, line))
+    throw std::runtime_error(fmt::format("snapshot `{}` is truncated", path));
   auto j = nlohmann::json::parse(line, nullptr, false);
-  if (!j.is_object()) throw std::runtime_error(fmt::format("snapshot `{}` has a corrupt header", path));
+  if (!j.is_object())
+    throw std::runtime_error(fmt::format("snapshot `{}` has a corrupt header", path));
   return j;
 }
 
 void stream_snapshot(const std::string& path, int out_fd) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(fmt::format("cannot read snapshot `{}`: {}", path, std::strerror(errno)));
+  if (!in)
+    throw std::runtime_error(
+        fmt::format("cannot read snapshot `{}`: {}", path, std::strerror(errno)));
   std::string skip;
   std::getline(in, skip);  // magic
   std::getline(in, skip);  // model
@@ -101,7 +115,8 @@ void stream_snapshot(const std::string& path, int out_fd) {
       ZSTD_outBuffer ob{obuf.data(), obuf.size(), 0};
       pending = ZSTD_decompressStream(dctx.get(), &ob, &ib);
       if (ZSTD_isError(pending))
-        throw std::runtime_error(fmt::format("snapshot `{}` is corrupt: {}", path, ZSTD_getErrorName(pending)));
+        throw std::runtime_error(
+            fmt::format("snapshot `{}` is corrupt: {}", path, ZSTD_getErrorName(pending)));
       write_all(out_fd, obuf.data(), ob.pos, "feeding QEMU the snapshot");
     }
   }
