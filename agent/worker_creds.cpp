@@ -60,6 +60,7 @@ constexpr const char* kCapNames[] = {"chown",
                                      "bpf",
                                      "checkpoint_restore"};
 constexpr int kKnownCaps = static_cast<int>(sizeof kCapNames / sizeof kCapNames[0]);
+constexpr std::size_t kMaxGroups = 4096;
 
 int cap_number(std::string name) {
   for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
@@ -114,6 +115,10 @@ WorkerCreds parse_worker_creds(const proto::Value& payload) {
     } else if (key == "groups") {
       auto arr = v.as_array();
       if (!arr) throw proto::DecodeError("field `groups` must be an array of group ids");
+      // The list travels as one argument of the re-exec (at most 128 KiB): a generous cap.
+      if (arr->size() > kMaxGroups)
+        throw proto::DecodeError("field `groups` holds at most " + std::to_string(kMaxGroups) +
+                                 " group ids");
       c.groups.emplace();
       for (auto& g : *arr) c.groups->push_back(id_field(g, "groups"));
     } else if (key == "caps") {

@@ -1,5 +1,6 @@
 #include "agent/worker_link.hpp"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -29,6 +30,8 @@ constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
     for (int fd = 3; fd < 4096; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
   ::fcntl(sock, F_SETFD, 0);
   ::execv("/proc/self/exe", argv);
+  // No /proc (an init that has not mounted it yet): the path the agent was started by.
+  if (program_invocation_name[0] == '/') ::execv(program_invocation_name, argv);
   ::_exit(127);
 }
 
@@ -127,9 +130,10 @@ std::shared_ptr<WorkerLink> WorkerLink::start(const WorkerCreds& creds) {
       ::kill(pid, SIGKILL);  // still running (not yet reaped): the pid is still ours
       st = wait_status(*proc, std::chrono::seconds(2));
     }
-    if (st && WIFEXITED(*st) && WEXITSTATUS(*st) > kCredsExitBase && WEXITSTATUS(*st) != 127)
+    if (st && WIFEXITED(*st) && WEXITSTATUS(*st) == 127) throw OsError{ENOEXEC, "worker exec"};
+    if (st && WIFEXITED(*st) && WEXITSTATUS(*st) > kCredsExitBase)
       throw OsError{WEXITSTATUS(*st) - kCredsExitBase, "worker credentials"};
-    throw OsError{ECHILD, "worker handshake"};
+    throw OsError{EIO, "worker handshake"};
   }
   std::shared_ptr<WorkerLink> link(new WorkerLink(sv[0], pid, proc));
   std::thread([self = link, s = std::move(*rest)]() mutable {

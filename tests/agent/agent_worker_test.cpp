@@ -116,7 +116,8 @@ TEST_F(AgentWorkerTest, CapabilitiesAreDroppedOrKept) {
 TEST_F(AgentWorkerTest, BadOptionsAreBadRequests) {
   for (Value opts :
        {Obj({{"bogus", Int(1)}}), Obj({{"caps", Arr({"cap_nope"})}}), Obj({{"uid", "root"}}),
-        Obj({{"thread", Value{true}}}), Obj({{"groups", Int(3)}})}) {
+        Obj({{"thread", Value{true}}}), Obj({{"groups", Int(3)}}),
+        Obj({{"groups", Value{proto::Array(5000, Int(1))}}})}) {
     auto r = agent_.Call("spawn_worker", opts);
     EXPECT_EQ(r.kind(), "agent_error") << Describe(r.env);
     EXPECT_EQ(AsStr(Get(r.payload(), "kind")), "bad_request") << Describe(r.env);
