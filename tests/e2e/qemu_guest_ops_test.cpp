@@ -104,9 +104,14 @@ end)
 
 TEST(QemuGuest, BootFailuresAreClearAndFailOnlyThatFile) {
   Project p;
-  p.write("provium.toml", linux_profile_toml() +
-                              "\n[profiles.nokernel]\nkernel = \"/nonexistent/vmlinuz\"\ncmdline = "
-                              "\"console=ttyS0\"\n");
+  // `noagent`: the default image without the agent, whose init exits at once (a kernel panic).
+  std::string image = std::string(PROVIUM_GUEST_CACHE) + "/linux";
+  p.write("provium.toml", linux_profile_toml() + "\n[profiles.noagent]\nkernel = \"" + image +
+                              "/vmlinuz\"\ninitrd = \"" + image +
+                              "/initrd.cpio.gz\"\ninject_agent = false\n"
+                              "cmdline = \"console=ttyS0 panic=-1 rdinit=/bin/false\"\n"
+                              "\n[profiles.nokernel]\nkernel = \"/nonexistent/vmlinuz\"\n"
+                              "cmdline = \"console=ttyS0\"\n");
   p.write("a_missing.test.lua", R"lua(
 test("missing kernel", function(t)
   local err = t:assert_raises(function() provium:vm("m", "nokernel"):boot() end)
@@ -118,12 +123,11 @@ test("memory beyond the host", function(t)
   t:assert_contains(err, "exceeds the host")
 end)
 test("no agent: the console tail explains", function(t)
-  local vm = provium:vm("noinit", "linux", {memory = "256M"})
-  local err = t:assert_raises(function()
-    vm:boot({kernel_cmdline = "console=ttyS0 panic=-1 rdinit=/sbin/provium-agent provium.transport=none",
-             agent_timeout = 20})
-  end)
-  t:assert_contains(err, "console")
+  local vm = provium:vm("noinit", "noagent", {memory = "256M"})
+  local err = t:assert_raises(function() vm:boot({agent_timeout = 60}) end)
+  t:assert_contains(err, "QEMU exited")
+  t:assert_contains(err, "console (last 4 KiB)")
+  t:assert_contains(err, "Attempted to kill init")
 end)
 )lua");
   p.write("b_panic.test.lua", R"lua(

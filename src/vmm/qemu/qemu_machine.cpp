@@ -134,20 +134,36 @@ void QemuMachine::start(double timeout_s, const std::string& snapshot) {
       });
     } catch (const QmpError& e) {
       ::close(fd);
+      // A closed monitor means QEMU is on its way out: give it a moment so the message can
+      // say how it ended.
+      auto until = Qmp::Clock::now() + 2s;
+      while (qemu_running() && Qmp::Clock::now() < until) std::this_thread::sleep_for(10ms);
+      if (!qemu_running())
+        fail("QEMU exited before the agent answered (a guest panic or power-off)");
       fail(fmt::format("the agent did not start within {:.1f} s ({})", timeout_s, e.what()));
     }
   }
-  handshake(fd, deadline);
+  handshake(fd, deadline, !snapshot.empty());
 }
 
-void QemuMachine::handshake(int fd, Qmp::Clock::time_point deadline) {
-  agent_ = std::make_shared<client::AgentClient>(fd);
-  try {
+void QemuMachine::handshake(int fd, Qmp::Clock::time_point deadline, bool restored) {
+  // A restored agent may still sit in the snapshot's connection; if it does not answer soon,
+  // reconnecting makes QEMU report the host side closed and open again, which sends the
+  // agent back to hunting for the marker.
+  for (int attempt = 1;; ++attempt) {
+    agent_ = std::make_shared<client::AgentClient>(fd);
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Qmp::Clock::now());
-    agent_->handshake(std::max(left, 1000ms));
-  } catch (const std::exception& e) {
-    agent_.reset();
-    fail(fmt::format("agent handshake failed: {}", e.what()));
+    auto wait = restored ? std::min(left, std::chrono::milliseconds(3000 * attempt)) : left;
+    try {
+      agent_->handshake(std::max(wait, 1000ms));
+      return;
+    } catch (const std::exception& e) {
+      agent_.reset();  // closes fd
+      if (!restored || Qmp::Clock::now() + 1s >= deadline || !qemu_running())
+        fail(fmt::format("agent handshake failed: {}", e.what()));
+    }
+    std::this_thread::sleep_for(100ms);
+    fd = connect_agent_socket(deadline);
   }
 }
 
@@ -319,7 +335,7 @@ void QemuMachine::reset() {
       qmp_.wait_event("VSERPORT_CHANGE", mark, 120s, [](const Qmp::Json& e) {
         return e["data"].value("id", "") == "pvport0" && e["data"].value("open", false);
       });
-    handshake(fd, deadline);
+    handshake(fd, deadline, false);
     qmp_.execute("set-action", {{"reboot", "shutdown"}});
   } catch (const QmpError& e) {
     throw std::runtime_error(fmt::format("reset: {}", e.what()));

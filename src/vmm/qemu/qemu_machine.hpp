@@ -49,7 +49,7 @@ class QemuMachine : public Machine {
  private:
   int connect_agent_socket(Qmp::Clock::time_point deadline);
   void load_snapshot(const std::string& path, Qmp::Clock::time_point deadline);
-  void handshake(int fd, Qmp::Clock::time_point deadline);
+  void handshake(int fd, Qmp::Clock::time_point deadline, bool restored);
   [[noreturn]] void fail(const std::string& why);
   std::string qemu_stderr_tail();
 
