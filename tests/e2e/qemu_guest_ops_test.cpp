@@ -12,13 +12,17 @@ TEST(QemuGuest, EveryGuestOperation) {
   p.write("ops.test.lua", R"lua(
 local vm = provium:vm("g", "linux", {memory = "256M"})
 vm:boot({files = {{path = "/etc/provium-e2e/hello.txt", content = "from boot files\n", mode = 0x1a4}},
-         kernel_cmdline_append = "provium.e2e=1"})
+         kernel_cmdline_append = "provium.e2e=1", disks = {{scratch = 8388608, id = "data"}}})
 
 test("boot options reached the guest", function(t)
   t:assert_eq(vm:read_file("/etc/provium-e2e/hello.txt"), "from boot files\n")
   t:assert_contains(vm:read_file("/proc/cmdline"), "provium.e2e=1")
   t:assert_contains(vm:read_file("/proc/cmdline"), "provium.transport=virtio-serial")
   t:assert_eq(vm:stat("/etc/provium-e2e/hello.txt").perm, 0x1a4)
+  -- the scratch disk is a virtio-blk device of 8 MiB (16384 sectors), writable
+  t:assert_eq(vm:read_file("/sys/block/vda/size"), "16384\n")
+  t:assert(vm:run("echo hello | dd of=/dev/vda bs=512 count=1 conv=sync 2>/dev/null"):ok())
+  t:assert_eq(vm:run("head -c 5 /dev/vda").stdout, "hello")
 end)
 
 test("run forms", function(t)
