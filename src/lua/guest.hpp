@@ -63,5 +63,6 @@ void register_vm_object_methods(lua_State* L, int vm_methods_idx);  // vm:clock,
 void register_file(lua_State* L, int vm_methods_idx);  // file.cpp: vm:open_file, vm:fd_stream
 void register_batch(lua_State* L, int vm_methods_idx);  // batch.cpp: vm:batch
 void register_worker(lua_State* L, int vm_methods_idx);  // worker.cpp: vm:spawn_worker, Worker
+void register_guest_raw(lua_State* L, int vm_methods_idx);  // guest_raw.cpp: ioctl, syscall_async, ...
 
 }  // namespace provium::lua

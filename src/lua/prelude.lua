@@ -201,6 +201,21 @@ local function close_scope(list, label)
   return errors
 end
 
+-- Open resources of one kind in the current scopes (vm:open_file_count). A File that was
+-- closed reports fd() == 0.
+function _provium_open_count(kind)
+  local n = 0
+  for _, list in ipairs({ file_scope, test_scope or {} }) do
+    for _, r in ipairs(list) do
+      if r.kind == kind then
+        local ok, fd = pcall(function() return r.ud:fd() end)
+        if not ok or fd ~= 0 then n = n + 1 end
+      end
+    end
+  end
+  return n
+end
+
 function _provium_open_test_scope() test_scope = {} end
 
 function _provium_close_test_scope()

@@ -247,6 +247,7 @@ void register_vm(lua_State* L) {
   register_worker(L, -1);
   register_vm_lifecycle(L, -1);
   register_console(L, -1);
+  register_guest_raw(L, -1);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, guarded<vm_tostring>);
   lua_setfield(L, -2, "__tostring");
