@@ -317,6 +317,8 @@ void FrameSplitter::consume(std::size_t n) {
   if (pos_ > (1u << 20) || pos_ == buf_.size()) {
     buf_.erase(0, pos_);
     pos_ = 0;
+    // A big frame's room is not kept for the connection's life.
+    if (buf_.empty() && buf_.capacity() > (4u << 20)) std::string().swap(buf_);
   }
 }
 
@@ -383,9 +385,11 @@ std::optional<FrameSplitter::TailFrame> FrameSplitter::take_tail_frame(std::size
         t.data = big_string(bin);
         t.filled = body.size() - std::min(body.size(), data_at);
         std::memcpy(t.data.data(), body.data() + data_at, t.filled);
-        // Everything buffered belongs to this frame (it is incomplete): drop it all.
+        // Everything buffered belongs to this frame (it is incomplete): drop it all, and the
+        // room next() may have reserved for it.
         consumed_ += 4 + n;
         ++frames_;
+        if (buf_.capacity() > (4u << 20)) std::string().swap(buf_);
         buf_.clear();
         pos_ = 0;
         return t;

@@ -123,33 +123,15 @@ void AgentClient::reader() {
   std::string marker_buf;
   bool synced = false;
   char buf[1 << 16];
-  auto failed = [&](ssize_t n) {
-    fail_all(n == 0 ? "agent connection closed (EOF)"
-                    : std::string("agent connection failed: ") + std::strerror(errno));
-  };
   while (true) {
-    std::optional<proto::Envelope> direct;
-    try {
-      if (auto t = synced ? splitter.take_tail_frame(kTailFrameMin) : std::nullopt) {
-        while (t->filled < t->data.size()) {
-          ssize_t n = ::read(fd_, t->data.data() + t->filled, t->data.size() - t->filled);
-          if (n < 0 && errno == EINTR) continue;
-          if (n <= 0) return failed(n);
-          t->filled += static_cast<size_t>(n);
-        }
-        direct = envelope_of(proto::decode_tail_frame(std::move(*t)));
-      }
-    } catch (const proto::DecodeError& e) {
-      fail_all(std::string("agent sent a malformed frame: ") + e.what());
+    ssize_t n = ::read(fd_, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      fail_all(n == 0 ? "agent connection closed (EOF)"
+                      : std::string("agent connection failed: ") + std::strerror(errno));
       return;
     }
-    std::string_view data;
-    if (!direct) {
-      ssize_t n = ::read(fd_, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return failed(n);
-      data = std::string_view(buf, static_cast<size_t>(n));
-    }
+    std::string_view data(buf, static_cast<size_t>(n));
     if (!synced) {
       // The agent sends the marker before hello_ok; anything before it is stale.
       marker_buf.append(data);
@@ -164,9 +146,19 @@ void AgentClient::reader() {
     try {
       while (true) {
         proto::Envelope env;
-        if (direct) {
-          env = std::move(*direct);
-          direct.reset();
+        if (auto t = splitter.take_tail_frame(kTailFrameMin)) {
+          // The rest of this frame is its bin's data: read it where the Value will keep it.
+          while (t->filled < t->data.size()) {
+            ssize_t k = ::read(fd_, t->data.data() + t->filled, t->data.size() - t->filled);
+            if (k < 0 && errno == EINTR) continue;
+            if (k <= 0) {
+              fail_all(k == 0 ? "agent connection closed (EOF)"
+                              : std::string("agent connection failed: ") + std::strerror(errno));
+              return;
+            }
+            t->filled += static_cast<size_t>(k);
+          }
+          env = envelope_of(proto::decode_tail_frame(std::move(*t)));
         } else if (auto body = splitter.next()) {
           env = proto::decode_envelope(*body);
         } else {
