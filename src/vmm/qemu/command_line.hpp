@@ -30,6 +30,7 @@ std::string assemble_cmdline(const CmdlineParts& p);
 struct DriveSpec {
   std::string id, file;
   bool readonly = false;
+  std::uint64_t scratch_bytes = 0;  // > 0: a blank file of this size in the scratch dir
 };
 
 struct LaunchSpec {

@@ -119,6 +119,47 @@ void refresh_restored_guest(client::AgentClient& agent, const BootOptions& opts)
   }
 }
 
+// Scratch disks are blank sparse files in the VM's scratch directory (made again on restore:
+// their contents are not part of a snapshot).
+void create_scratch_disks(LaunchSpec& spec) {
+  for (auto& d : spec.drives) {
+    if (!d.scratch_bytes) continue;
+    d.file = fmt::format("{}/{}.img", spec.scratch, d.id);
+    std::ofstream(d.file).close();
+    fs::resize_file(d.file, d.scratch_bytes);
+  }
+}
+
+// Claims a CID and scratch directory, lets `prepare` fill in what lives there, starts QEMU and
+// waits for the agent (after feeding `snapshot` when restoring). Nothing is left behind when
+// any step fails.
+template <typename Prepare>
+std::unique_ptr<QemuMachine> launch(LaunchSpec spec, double timeout_s, const std::string& snapshot,
+                                    Prepare prepare) {
+  auto [cid, scratch] = claim_scratch();
+  janitor_watch(scratch);
+  spec.cid = cid;
+  spec.scratch = scratch;
+  SpawnSpec ss;
+  pid_t pid;
+  try {
+    prepare(spec);
+    create_scratch_disks(spec);
+    ss.argv = qemu_argv(spec);
+    ss.stderr_path = scratch + "/qemu.stderr";
+    ss.batch_priority = true;
+    pid = spawn_process(ss);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(scratch, ec);
+    janitor_forget(scratch);
+    throw;
+  }
+  auto m = std::make_unique<QemuMachine>(pid, spec);
+  m->start(timeout_s, snapshot);
+  return m;
+}
+
 class QemuBackend : public Backend {
  public:
   explicit QemuBackend(BackendSettings s) : settings_(std::move(s)) {}
@@ -130,8 +171,7 @@ class QemuBackend : public Backend {
   }
 
   std::unique_ptr<Machine> boot(const BootRequest& req) override {
-    static std::once_flag swept;
-    std::call_once(swept, sweep_stale_scratch);
+    prepare_host();
     const config::Profile& p = *req.profile;
     BootOptions opts = read_boot_options(req.options);
     if (auto host = util::host_memory_total(); host && req.memory_bytes > *host)
@@ -139,7 +179,6 @@ class QemuBackend : public Backend {
                                            req.memory_bytes >> 20, *host >> 20));
 
     LaunchSpec spec;
-    if (settings_.ksm) ksm_tune_once();
     spec.accel = choose_accel(settings_.accel);
     spec.transport = choose_transport(settings_.transport);
     spec.ksm_merge = settings_.ksm;
@@ -182,56 +221,22 @@ class QemuBackend : public Backend {
       if (d.path) require_readable(*d.path, fmt::format("disk `{}`", d.id), p.name);
     }
 
-    auto [cid, scratch] = claim_scratch();
-    janitor_watch(scratch);
-    spec.cid = cid;
-    spec.scratch = scratch;
-    auto discard = [&] {
-      std::error_code ec;
-      fs::remove_all(scratch, ec);
-      janitor_forget(scratch);
-    };
-    try {
-      std::string initrd = base_initrd(p);
-      if (!opts.files.empty()) {
-        std::string with_files = scratch + "/initrd-with-files.cpio.gz";
-        append_files_segment(initrd, opts.files, with_files);
-        initrd = with_files;
-      }
-      spec.initrd = initrd;
-      for (auto& d : disks) {
-        DriveSpec drive{d.id, d.path ? d.path->string() : "", d.readonly};
-        if (d.scratch) {
-          drive.file = fmt::format("{}/{}.img", scratch, d.id);
-          std::ofstream(drive.file).close();
-          fs::resize_file(drive.file, *d.scratch);
-        }
-        spec.drives.push_back(drive);
-      }
-    } catch (...) {
-      discard();
-      throw;
-    }
-
-    SpawnSpec ss;
-    ss.argv = qemu_argv(spec);
-    ss.stderr_path = scratch + "/qemu.stderr";
-    ss.batch_priority = true;
-    pid_t pid;
-    try {
-      pid = spawn_process(ss);
-    } catch (...) {
-      discard();
-      throw;
-    }
-    auto m = std::make_unique<QemuMachine>(pid, spec);
-    m->start(req.agent_timeout.value_or(default_agent_timeout()));
-    return m;
+    for (auto& d : disks)
+      spec.drives.push_back(
+          {d.id, d.path ? d.path->string() : "", d.readonly, d.scratch.value_or(0)});
+    return launch(spec, req.agent_timeout.value_or(default_agent_timeout()), "",
+                  [&](LaunchSpec& s) {
+                    s.initrd = base_initrd(p);
+                    if (!opts.files.empty()) {
+                      std::string with_files = s.scratch + "/initrd-with-files.cpio.gz";
+                      append_files_segment(s.initrd, opts.files, with_files);
+                      s.initrd = with_files;
+                    }
+                  });
   }
 
   std::unique_ptr<Machine> restore(const BootRequest& req, const std::string& path) override {
-    static std::once_flag swept;
-    std::call_once(swept, sweep_stale_scratch);
+    prepare_host();
     BootOptions opts = read_boot_options(req.options);
     LaunchSpec spec;
     try {
@@ -240,7 +245,6 @@ class QemuBackend : public Backend {
       throw std::runtime_error(
           fmt::format("snapshot `{}` has a corrupt header: {}", path, e.what()));
     }
-    if (settings_.ksm) ksm_tune_once();
     Accel here = choose_accel(settings_.accel);
     if (spec.accel != here)
       throw std::runtime_error(fmt::format(
@@ -248,29 +252,22 @@ class QemuBackend : public Backend {
           spec.accel == Accel::Kvm ? "KVM" : "TCG", here == Accel::Kvm ? "KVM" : "TCG"));
     require_readable(spec.kernel, "kernel", req.profile->name);
     spec.incoming = true;
-    auto [cid, scratch] = claim_scratch();
-    janitor_watch(scratch);
-    spec.cid = cid;
-    spec.scratch = scratch;
-    SpawnSpec ss;
-    try {
-      spec.initrd = base_initrd(*req.profile);
-      ss.argv = qemu_argv(spec);
-    } catch (...) {
-      std::error_code ec;
-      fs::remove_all(scratch, ec);
-      janitor_forget(scratch);
-      throw;
-    }
-    ss.stderr_path = scratch + "/qemu.stderr";
-    ss.batch_priority = true;
-    auto m = std::make_unique<QemuMachine>(spawn_process(ss), spec);
-    m->start(req.agent_timeout.value_or(default_agent_timeout()), path);
+    auto m = launch(spec, req.agent_timeout.value_or(default_agent_timeout()), path,
+                    [&](LaunchSpec& s) { s.initrd = base_initrd(*req.profile); });
     refresh_restored_guest(*m->agent(), opts);
     return m;
   }
 
  private:
+  // Once per process, at the first VM: stale scratch of dead processes goes, KSM is tuned.
+  void prepare_host() {
+    static std::once_flag once;
+    std::call_once(once, [this] {
+      sweep_stale_scratch();
+      if (settings_.ksm) ksm_tune_once();
+    });
+  }
+
   BackendSettings settings_;
 };
 

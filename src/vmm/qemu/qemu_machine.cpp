@@ -215,7 +215,10 @@ void QemuMachine::load_snapshot(const std::string& path, Qmp::Clock::time_point 
 nlohmann::json QemuMachine::device_model() const {
   nlohmann::json drives = nlohmann::json::array();
   for (auto& d : spec_.drives)
-    drives.push_back({{"id", d.id}, {"file", d.file}, {"readonly", d.readonly}});
+    drives.push_back({{"id", d.id},
+                      {"file", d.file},
+                      {"readonly", d.readonly},
+                      {"scratch_bytes", d.scratch_bytes}});
   nlohmann::json m = {{"memory_mib", spec_.memory_mib},
                       {"cpus", spec_.cpus},
                       {"accel", spec_.accel == Accel::Kvm ? "kvm" : "tcg"},
@@ -243,7 +246,7 @@ LaunchSpec spec_from_model(const nlohmann::json& m) {
   if (m.contains("rng_seed")) s.rng_seed = m["rng_seed"].get<std::uint64_t>();
   for (auto& d : m.value("drives", nlohmann::json::array()))
     s.drives.push_back({d.at("id").get<std::string>(), d.at("file").get<std::string>(),
-                        d.value("readonly", false)});
+                        d.value("readonly", false), d.value("scratch_bytes", std::uint64_t{0})});
   return s;
 }
 
