@@ -66,16 +66,7 @@ int lab_snapshot(lua_State* L) {
   for (auto& m : members) {
     auto st = m.vm->state();
     if (st != lab::VmState::Booted && st != lab::VmState::Paused) continue;
-    auto agent = m.vm->machine() ? m.vm->machine()->agent() : nullptr;
-    if (agent) {
-      auto labels = agent->live_stream_labels();
-      if (!labels.empty()) {
-        std::string msg =
-            fmt::format("lab:snapshot: vm `{}` in {} has live streams:", m.path, context(L).file);
-        for (auto& l : labels) msg += "\n  " + l;
-        raise(L, msg + "\nclose them (stream:close()) before taking a snapshot");
-      }
-    }
+    refuse_live_streams(L, *m.vm, m.path, "lab:snapshot");
     running.push_back(m);
   }
   if (running.empty())

@@ -40,6 +40,9 @@ vmm::BootRequest make_boot_request(lua_State* L, const std::shared_ptr<lab::Vm>&
 void emit_vm_spawned(lua_State* L, const std::shared_ptr<lab::Vm>& vm, std::uint64_t memory);
 /// snapshot.cpp: vm:snapshot/restore/reset/power_button/wakeup and the Snapshot object.
 void register_vm_lifecycle(lua_State* L, int methods_idx);
+/// Raises, listing each live stream of `vm` as `kind("detail") at file:line`: a snapshot would
+/// cut them off mid-flight.
+void refuse_live_streams(lua_State* L, lab::Vm& vm, const std::string& shown_name, const char* what);
 /// lab_snapshot.cpp: lab:snapshot / lab:restore and the LabSnapshot object.
 void register_lab_snapshot(lua_State* L, int methods_idx);
 /// console.cpp: vm:console() and the Console object.

@@ -40,25 +40,12 @@ std::string default_snapshot_path() {
   return fmt::format("{}/provium-snap-{}-{}.bin", (t && *t) ? t : "/tmp", ::getpid(), ns);
 }
 
-// Open streams would be cut off mid-flight in the clone: refuse, naming each one.
-void refuse_live_streams(lua_State* L, lab::Vm& vm, const char* what) {
-  auto agent = vm.machine() ? vm.machine()->agent() : nullptr;
-  if (!agent) return;
-  auto labels = agent->live_stream_labels();
-  if (labels.empty()) return;
-  std::string msg =
-      fmt::format("{}: vm `{}` in {} has live streams:", what, vm.name(), context(L).file);
-  for (auto& l : labels) msg += "\n  " + l;
-  msg += "\nclose them (stream:close()) before taking a snapshot";
-  raise(L, msg);
-}
-
 int vm_snapshot(lua_State* L) {
   auto& vm = vm_arg(L, "vm:snapshot");
   if (context(L).listing) return 0;
   if (auto r = vm->refusal(lab::VmOp::Snapshot)) raise(L, fmt::format("vm:snapshot: {}", *r));
   std::string path = lua_isnoneornil(L, 2) ? default_snapshot_path() : luaL_checkstring(L, 2);
-  refuse_live_streams(L, *vm, "vm:snapshot");
+  refuse_live_streams(L, *vm, vm->name(), "vm:snapshot");
   try {
     vm->snapshot(path);
   } catch (const std::exception& e) {
@@ -171,6 +158,19 @@ int snap_gc(lua_State* L) {
 }
 
 }  // namespace
+
+void refuse_live_streams(lua_State* L, lab::Vm& vm, const std::string& shown_name,
+                         const char* what) {
+  auto agent = vm.machine() ? vm.machine()->agent() : nullptr;
+  if (!agent) return;
+  auto labels = agent->live_stream_labels();
+  if (labels.empty()) return;
+  std::string msg =
+      fmt::format("{}: vm `{}` in {} has live streams:", what, shown_name, context(L).file);
+  for (auto& l : labels) msg += "\n  " + l;
+  msg += "\nclose them (stream:close()) before taking a snapshot";
+  raise(L, msg);
+}
 
 void register_vm_lifecycle(lua_State* L, int idx) {
   idx = lua_absindex(L, idx);
