@@ -18,6 +18,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -152,27 +153,45 @@ std::vector<std::string> image_modules() {
   return names;
 }
 
-void watch_power_button() {
-  std::thread([] {
-    // Input devices appear as their drivers load; look for a while, then keep what we found.
-    std::vector<int> fds;
-    std::set<std::string> seen;
-    for (int round = 0; round < 100; ++round) {
-      if (DIR* d = ::opendir("/dev/input")) {
-        while (auto* e = ::readdir(d)) {
-          std::string n = e->d_name;
-          if (!n.starts_with("event") || !seen.insert(n).second) continue;
-          int fd = ::open(("/dev/input/" + n).c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-          if (fd >= 0) fds.push_back(fd);
-        }
-        ::closedir(d);
+namespace {
+
+// Opens every /dev/input/event* not opened yet; returns how many it added.
+size_t open_new_input_devices(std::vector<int>& fds, std::set<std::string>& seen) {
+  size_t added = 0;
+  if (DIR* d = ::opendir("/dev/input")) {
+    while (auto* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (!n.starts_with("event") || !seen.insert(n).second) continue;
+      int fd = ::open(("/dev/input/" + n).c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+      if (fd >= 0) {
+        fds.push_back(fd);
+        ++added;
       }
-      if (!fds.empty() && round > 20) break;
+    }
+    ::closedir(d);
+  }
+  return added;
+}
+
+}  // namespace
+
+void watch_power_button() {
+  // evdev queues events only for readers that already have the device open, so a press that
+  // comes before the open is lost. The devices of the modules loaded so far are opened here,
+  // before the agent answers its first hello, so the host can never press too early.
+  auto fds = std::make_shared<std::vector<int>>();
+  auto seen = std::make_shared<std::set<std::string>>();
+  open_new_input_devices(*fds, *seen);
+  std::thread([fds, seen] {
+    // Devices of drivers that bind late still appear for a while; look, then keep what we have.
+    for (int round = 0; round < 100; ++round) {
+      open_new_input_devices(*fds, *seen);
+      if (!fds->empty() && round > 20) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    while (!fds.empty()) {
+    while (!fds->empty()) {
       std::vector<pollfd> p;
-      for (int fd : fds) p.push_back({fd, POLLIN, 0});
+      for (int fd : *fds) p.push_back({fd, POLLIN, 0});
       if (::poll(p.data(), p.size(), -1) <= 0) continue;
       for (auto& q : p) {
         if (!(q.revents & POLLIN)) continue;

@@ -127,10 +127,6 @@ int run_unavailable(const Options& o) {
   switch (o.command) {
     case Command::Repl: what = "provium repl (needs a VMM backend)"; break;
     case Command::Console: what = "provium console (needs the QEMU backend)"; break;
-    case Command::FixtureList:
-    case Command::FixtureBuild:
-    case Command::FixtureRebuild:
-    case Command::FixtureStale: what = "provium fixture (needs the fixture cache)"; break;
     case Command::List: what = "provium list --tests/--json (needs the inert listing mode)"; break;
     case Command::LspSetup: what = "provium lsp-setup"; break;
     default: break;
@@ -155,6 +151,12 @@ int main_entry(int argc, char** argv) {
     case Command::Prepare: return run_prepare(o);
     case Command::List: return run_list(o);
     case Command::FixtureClean: return run_fixture_clean(o);
+    case Command::FixtureList:
+    case Command::FixtureBuild:
+    case Command::FixtureRebuild:
+    case Command::FixtureStale:
+    case Command::FixtureExport:
+    case Command::FixtureImport: return run_fixture_command(o);
     case Command::LspSetup: return run_lsp_setup(o);
     case Command::Repl: return run_repl(o);
     case Command::Console: return run_console(o);

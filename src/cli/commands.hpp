@@ -12,6 +12,8 @@ namespace provium::cli {
 int run_prepare(const Options& o);
 int run_list(const Options& o);
 int run_fixture_clean(const Options& o);
+/// fixture list | build | rebuild | stale | export | import (fixture_command.cpp).
+int run_fixture_command(const Options& o);
 int run_lsp_setup(const Options& o);  // lsp_setup.cpp
 int run_repl(const Options& o);       // repl.cpp
 int run_console(const Options& o);    // console_command.cpp

@@ -13,7 +13,7 @@ namespace provium::cli {
 
 enum class Command {
   Suite, Prepare, Repl, Console, FixtureList, FixtureBuild, FixtureRebuild, FixtureClean,
-  FixtureStale, List, LspSetup
+  FixtureStale, FixtureExport, FixtureImport, List, LspSetup
 };
 
 struct Options {
@@ -58,6 +58,8 @@ struct Options {
   std::optional<std::string> profile;      // prepare, repl, console
   std::string repl_name = "repl";
   std::optional<std::string> fixture_path; // repl --fixture, fixture build/rebuild
+  std::string fixture_archive;              // fixture export/import PATH
+  std::vector<std::string> fixture_names;   // fixture export PATH [FIXTURE...]
   std::optional<std::uint64_t> console_mem;
   std::optional<std::uint32_t> console_cpus;
   std::optional<std::string> console_cmdline, console_qemu;

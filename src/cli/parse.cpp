@@ -179,6 +179,13 @@ ParseResult parse(int argc, char** argv) {
       ->add_option("path", o.fixture_path, "Fixture path")->required();
   fixture->add_subcommand("clean", "Wipe the entire cache directory");
   fixture->add_subcommand("stale", "List fixtures whose current key has no cached entry");
+  auto* fexport = fixture->add_subcommand(
+      "export", "Write cached entries (all, or those of the named fixtures) to one archive");
+  fexport->add_option("path", o.fixture_archive, "Archive to write (a .tar file)")->required();
+  fexport->add_option("fixtures", o.fixture_names, "Fixture names (default: every entry)");
+  fixture->add_subcommand("import", "Verify an archive from `fixture export` and install its entries")
+      ->add_option("path", o.fixture_archive, "Archive to read")
+      ->required();
 
   auto* list = app.add_subcommand("list", "List discovered tests (default) or fixtures without running anything");
   list->add_option("paths", o.paths, "Directories or *.test.lua files");
@@ -227,6 +234,8 @@ ParseResult parse(int argc, char** argv) {
                 : sub == "build" ? Command::FixtureBuild
                 : sub == "rebuild" ? Command::FixtureRebuild
                 : sub == "clean" ? Command::FixtureClean
+                : sub == "export" ? Command::FixtureExport
+                : sub == "import" ? Command::FixtureImport
                                  : Command::FixtureStale;
   }
   if (auto err = check_values(o, raw); !err.empty()) {

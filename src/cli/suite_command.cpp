@@ -24,6 +24,7 @@
 #include "runner/suite.hpp"
 #include "util/host.hpp"
 #include "cli/preflight.hpp"
+#include "fixture/service.hpp"
 #include "vmm/backend.hpp"
 
 namespace provium::cli {
@@ -175,6 +176,15 @@ class PoolStateTicker {
   std::thread thread_;
 };
 
+// Startup order (REFERENCE §2.7): fixture-cache eviction, then profile builds, then discovery.
+void evict_fixtures_to_limit(const config::Config& cfg) {
+  fixture::Cache cache(cfg.effective_cache_dir());
+  auto removed = cache.evict_to(cfg.cache_max_size);
+  if (!removed.empty())
+    fmt::print(stderr, "provium: fixture cache: evicted {} least recently used entr{} to stay under cache_max_size\n",
+               removed.size(), removed.size() == 1 ? "y" : "ies");
+}
+
 RunResult run_once(const Options& o, const config::Config& cfg, const Selection& sel,
                    StopSignal& sig, EventSetup& ev) {
   std::FILE* out = o.events_stdout ? stderr : stdout;
@@ -228,6 +238,9 @@ RunResult run_once(const Options& o, const config::Config& cfg, const Selection&
   if (ev.bus().enabled()) observers.add(&run_events);
   ss.file.observer = &observers;
   ss.file.bus = ev.bus().enabled() ? &ev.bus() : nullptr;
+  fixture::Service fixtures(
+      fixture::service_settings(cfg, sel.roots, ss.file.backend, ss.file.bus));
+  ss.file.fixtures = &fixtures;
   ss.max_parallel = o.cpus.value_or(online_cpus());
   ss.pool_memory = pool_totals(o).memory;
   ss.fail_fast = o.fail_fast;
@@ -313,6 +326,7 @@ int watch_loop(const Options& o, StopSignal& sig, EventSetup& ev) {
         config_stamps[fs::absolute(o.config).string()] = mtime_of(o.config);
       if (cfg)
         for (auto& f : cfg->watched_files()) config_stamps[f.string()] = mtime_of(f.string());
+      if (cfg) evict_fixtures_to_limit(*cfg);
       if (cfg && !o.no_build) {
         if (auto err = config::run_all_builds(*cfg)) {
           fmt::print(stderr, "{}\n", *err);
@@ -402,6 +416,7 @@ int run_suite_command(const Options& o) {
     fmt::print(stderr, "{}\n", *err);
     return 2;
   }
+  evict_fixtures_to_limit(*cfg);
   if (!o.no_build) {
     if (auto err = config::run_all_builds(*cfg)) {
       fmt::print(stderr, "{}\n", *err);

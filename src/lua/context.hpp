@@ -7,6 +7,9 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "config/config.hpp"
 #include "events/bus.hpp"
@@ -15,6 +18,10 @@
 #include "vmm/backend.hpp"
 
 struct lua_State;
+
+namespace provium::fixture {
+class Service;
+}
 
 namespace provium::lua {
 
@@ -36,6 +43,14 @@ struct FileContext {
   bool reset_between_tests = false;
   std::map<std::string, long long> barriers;  // name -> count fixed by the first arrival
   std::set<std::string> dependencies;         // absolute paths of required modules (--watch)
+
+  // Fixtures (REFERENCE §8).
+  std::vector<std::string> roots;         // test roots, for the fixture builds' own states
+  fixture::Service* fixtures = nullptr;   // null: this run has no fixture cache
+  std::vector<std::string> fixture_stack;  // fixtures being built on this thread, outermost first
+  std::string snapshot_dir;               // set while building: where snapshots are staged
+  nlohmann::json* recorded = nullptr;     // set while building: inputs the build used
+  int fixture_vm_count = 0;               // names fixture:<x>#2, #3, ...
 };
 
 /// Installs `ctx` in the state's extra space (the state does not own it).

@@ -15,6 +15,7 @@
 #include "lua/lab_vm.hpp"
 #include "lua/support.hpp"
 #include "util/duration.hpp"
+#include "util/sha256.hpp"
 
 namespace provium::lua {
 
@@ -340,9 +341,25 @@ int vm_push_file(lua_State* L) {
                          std::strerror(errno)));
   std::stringstream ss;
   ss << in.rdbuf();
+  std::string data = ss.str();
+  if (auto* rec = context(L).recorded) {
+    // A fixture build: the pushed file joins the entry's recorded inputs (REFERENCE §8.4).
+    bool auto_dep = true;
+    if (lua_istable(L, 4)) {
+      lua_getfield(L, 4, "auto_dep");
+      if (lua_isboolean(L, -1)) auto_dep = lua_toboolean(L, -1);
+      lua_pop(L, 1);
+    }
+    std::error_code ec;
+    auto canon = std::filesystem::weakly_canonical(host, ec);
+    if (auto_dep)
+      rec->push_back({{"kind", "file"},
+                      {"path", (ec ? host : canon).string()},
+                      {"digest", util::sha256_hex(data)}});
+  }
   proto::Map p;
   p["path"] = Value{guest};
-  p["data"] = Value{proto::Bytes{ss.str()}};
+  p["data"] = Value{proto::Bytes{std::move(data)}};
   call_op(L, agent, "write_file", Value{std::move(p)}, "push_file");
   return 0;
 }

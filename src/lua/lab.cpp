@@ -283,19 +283,6 @@ int lab_depends_on_file(lua_State* L) {
 int lab_not_yet(lua_State* L) {
   const char* what = lua_tostring(L, lua_upvalueindex(1));
   if (context(L).listing) {
-    // Listing: fixtures resolve to placeholder VMs so file scope can go on declaring tests.
-    std::string w = what;
-    if (w == "lab:vm_fixture" || w == "lab:lab_fixture") {
-      std::string name = lua_isstring(L, 2)   ? lua_tostring(L, 2)
-                         : lua_isstring(L, 1) ? lua_tostring(L, 1)
-                                              : "fixture";
-      if (w == "lab:vm_fixture")
-        push_vm(L,
-                std::make_shared<lab::Vm>(name, "<fixture>", "provium", 0, 0, events::MetaMap{}));
-      else
-        push_lab(L, std::make_shared<lab::Lab>(name));
-      return 1;
-    }
     return 0;
   }
   raise(L, fmt::format("{}: not supported by this build of provium yet", what));
@@ -395,12 +382,13 @@ void register_lab(lua_State* L) {
     lua_setfield(L, -2, fn);
   }
   // Parts of the API whose subsystems are not built yet fail with a clear message.
-  for (const char* fn : {"bridge", "vm_fixture", "lab_fixture"}) {
+  for (const char* fn : {"bridge"}) {
     lua_pushstring(L, fmt::format("lab:{}", fn).c_str());
     lua_pushcclosure(L, lab_not_yet, 1);
     lua_setfield(L, -2, fn);
   }
   register_lab_snapshot(L, -1);
+  register_lab_fixtures(L, -1);
   lua_setfield(L, -2, "__methods");
   lua_pushcfunction(L, guarded<lab_index>);
   lua_setfield(L, -2, "__index");

@@ -57,7 +57,10 @@ int lab_snapshot(lua_State* L) {
     dir = luaL_checkstring(L, 2);
   } else {
     const char* t = std::getenv("TMPDIR");
-    dir = fmt::format("{}/provium-labsnap-{}-{}", (t && *t) ? t : "/tmp", ::getpid(),
+    auto& ctx = context(L);
+    // A fixture build stages its snapshots inside the cache, so installing is a rename.
+    std::string base = !ctx.snapshot_dir.empty() ? ctx.snapshot_dir : (t && *t) ? t : "/tmp";
+    dir = fmt::format("{}/provium-labsnap-{}-{}", base, ::getpid(),
                       std::chrono::steady_clock::now().time_since_epoch().count());
   }
   std::vector<Member> members;
@@ -120,8 +123,7 @@ int lab_snapshot(lua_State* L) {
 
 int lab_restore(lua_State* L) {
   auto& lab = check_shared<lab::Lab>(L, 1, kLabMeta, "lab:restore");
-  auto& ctx = context(L);
-  if (ctx.listing) return 0;
+  if (context(L).listing) return 0;
   std::string dir;
   if (auto* s = static_cast<LabSnapshotUd*>(luaL_testudata(L, 2, kLabSnapshotMeta)))
     dir = s->dir;
@@ -130,12 +132,19 @@ int lab_restore(lua_State* L) {
   else
     raise(L, fmt::format("lab:restore: expected a LabSnapshot or a directory, got {}",
                          luaL_typename(L, 2)));
+  if (auto err = restore_lab_dir(L, lab, dir); !err.empty()) raise(L, "lab:restore: " + err);
+  return 0;
+}
+
+}  // namespace
+
+std::string restore_lab_dir(lua_State* L, const LabPtr& lab, const std::string& dir) {
+  auto& ctx = context(L);
   std::ifstream in(fs::path(dir) / "lab.json");
-  if (!in) raise(L, fmt::format("lab:restore: `{}/lab.json`: {}", dir, std::strerror(errno)));
+  if (!in) return (fmt::format("`{}/lab.json`: {}", dir, std::strerror(errno)));
   auto doc = nlohmann::json::parse(in, nullptr, false);
   if (!doc.is_object() || doc.value("format_version", 0) != 1 || !doc.contains("vms"))
-    raise(L,
-          fmt::format("lab:restore: `{}/lab.json` is not a provium lab snapshot (format_version 1)",
+    return (fmt::format("`{}/lab.json` is not a provium lab snapshot (format_version 1)",
                       dir));
   struct Entry {
     std::string name, profile, file;
@@ -149,10 +158,9 @@ int lab_restore(lua_State* L) {
             v.value("snapshot_path", ""), v.value("memory_bytes", std::uint64_t{512} << 20),
             v.value("cpus", 1u),          lab};
     if (e.name.empty() || e.file.empty())
-      raise(L, fmt::format("lab:restore: `{}/lab.json`: a VM entry lacks its name or file", dir));
+      return (fmt::format("`{}/lab.json`: a VM entry lacks its name or file", dir));
     if (!ctx.config->profiles.count(e.profile))
-      raise(L, fmt::format(
-                   "lab:restore: vm `{}` needs profile `{}`, which provium.toml does not define",
+      return (fmt::format("vm `{}` needs profile `{}`, which provium.toml does not define",
                    e.name, e.profile));
     // "sub/leaf": the leaf goes into (a lookup-or-create of) the sub-lab chain.
     std::string leaf = e.name;
@@ -163,7 +171,7 @@ int lab_restore(lua_State* L) {
       leaf = leaf.substr(slash + 1);
     }
     if (e.owner->find_vm(leaf))
-      raise(L, fmt::format("lab:restore: a VM named `{}` already exists in lab `{}`", e.name,
+      return (fmt::format("a VM named `{}` already exists in lab `{}`", e.name,
                            e.owner->name()));
     e.name = leaf;
     entries.push_back(std::move(e));
@@ -198,11 +206,14 @@ int lab_restore(lua_State* L) {
       vms[i]->shutdown();
       entries[i].owner->remove(entries[i].name);
     }
-    raise(L, "lab:restore: " + err + " (every VM of this restore was shut down again)");
+    return err + " (every VM of this restore was shut down again)";
   }
   for (auto& vm : vms) emit_vm_spawned(L, vm, vm->memory());
-  return 0;
+  return {};
 }
+
+namespace {
+
 
 LabSnapshotUd& check_labsnap(lua_State* L) {
   return *static_cast<LabSnapshotUd*>(luaL_checkudata(L, 1, kLabSnapshotMeta));
@@ -234,6 +245,17 @@ int ls_gc(lua_State* L) {
 }
 
 }  // namespace
+
+std::optional<std::string> lab_snapshot_at(lua_State* L, int idx) {
+  auto* s = static_cast<LabSnapshotUd*>(luaL_testudata(L, idx, kLabSnapshotMeta));
+  if (!s) return std::nullopt;
+  return s->dir;
+}
+
+void shutdown_lab_tree(FileContext& ctx, lab::Lab& l) {
+  for (auto& sub : l.sub_labs()) shutdown_lab_tree(ctx, *sub);
+  for (auto& vm : l.vms()) shutdown_and_report(ctx, *vm);
+}
 
 void register_lab_snapshot(lua_State* L, int methods_idx) {
   methods_idx = lua_absindex(L, methods_idx);

@@ -3,6 +3,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "events/meta_value.hpp"
 #include "lab/lab.hpp"
@@ -38,6 +40,27 @@ void boot_vm(lua_State* L, const std::shared_ptr<lab::Vm>& vm, int opts_idx);
 vmm::BootRequest make_boot_request(lua_State* L, const std::shared_ptr<lab::Vm>& vm, int opts_idx,
                                    const char* what);
 void emit_vm_spawned(lua_State* L, const std::shared_ptr<lab::Vm>& vm, std::uint64_t memory);
+struct FileContext;
+/// During a fixture build, records that `profile` was booted (its digest joins the manifest).
+void record_profile(FileContext& ctx, const std::string& profile);
+
+/// What vm:snapshot() returned: where it is and the VM it came from.
+struct SnapshotInfo {
+  std::string path;
+  std::string profile;
+  std::uint64_t memory = 0;
+  std::uint32_t cpus = 1;
+};
+/// The Snapshot at `idx`, or nullopt when the value is something else.
+std::optional<SnapshotInfo> snapshot_at(lua_State* L, int idx);
+/// The directory of the LabSnapshot at `idx`, or nullopt when the value is something else.
+std::optional<std::string> lab_snapshot_at(lua_State* L, int idx);
+/// Restores the lab snapshot in `dir` into `lab` (additive; every VM it started is shut down
+/// again when one fails). Returns the error text, "" on success.
+std::string restore_lab_dir(lua_State* L, const std::shared_ptr<lab::Lab>& lab,
+                            const std::string& dir);
+/// Shuts down every VM of `lab` and its sub-labs (emitting vm_shutdown).
+void shutdown_lab_tree(FileContext& ctx, lab::Lab& lab);
 /// snapshot.cpp: vm:snapshot/restore/reset/power_button/wakeup and the Snapshot object.
 void register_vm_lifecycle(lua_State* L, int methods_idx);
 /// Raises, listing each live stream of `vm` as `kind("detail") at file:line`: a snapshot would
@@ -45,10 +68,11 @@ void register_vm_lifecycle(lua_State* L, int methods_idx);
 void refuse_live_streams(lua_State* L, lab::Vm& vm, const std::string& shown_name, const char* what);
 /// lab_snapshot.cpp: lab:snapshot / lab:restore and the LabSnapshot object.
 void register_lab_snapshot(lua_State* L, int methods_idx);
+/// fixture.cpp: lab:vm_fixture / lab:lab_fixture.
+void register_lab_fixtures(lua_State* L, int methods_idx);
 /// console.cpp: vm:console() and the Console object.
 void register_console(lua_State* L, int methods_idx);
 void shutdown_vm(lua_State* L, const std::shared_ptr<lab::Vm>& vm);
-struct FileContext;
 /// Shuts a VM down and emits `vm_shutdown` with its real uptime when it was running.
 void shutdown_and_report(FileContext& ctx, lab::Vm& vm);
 

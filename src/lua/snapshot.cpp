@@ -22,6 +22,9 @@ constexpr const char* kSnapshotMeta = "provium.Snapshot";
 
 struct SnapshotUd {
   std::string path;
+  std::string profile;
+  std::uint64_t memory = 0;
+  std::uint32_t cpus = 1;
 };
 
 const VmPtr& vm_arg(lua_State* L, const char* what) {
@@ -32,11 +35,13 @@ SnapshotUd* to_snapshot(lua_State* L, int idx) {
   return static_cast<SnapshotUd*>(luaL_testudata(L, idx, kSnapshotMeta));
 }
 
-std::string default_snapshot_path() {
+std::string default_snapshot_path(const FileContext& ctx) {
   const char* t = std::getenv("TMPDIR");
   auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                 std::chrono::system_clock::now().time_since_epoch())
                 .count();
+  // A fixture build stages its snapshots inside the cache, so installing is a rename.
+  if (!ctx.snapshot_dir.empty()) return fmt::format("{}/vm-{}.snap", ctx.snapshot_dir, ns);
   return fmt::format("{}/provium-snap-{}-{}.bin", (t && *t) ? t : "/tmp", ::getpid(), ns);
 }
 
@@ -44,7 +49,8 @@ int vm_snapshot(lua_State* L) {
   auto& vm = vm_arg(L, "vm:snapshot");
   if (context(L).listing) return 0;
   if (auto r = vm->refusal(lab::VmOp::Snapshot)) raise(L, fmt::format("vm:snapshot: {}", *r));
-  std::string path = lua_isnoneornil(L, 2) ? default_snapshot_path() : luaL_checkstring(L, 2);
+  std::string path =
+      lua_isnoneornil(L, 2) ? default_snapshot_path(context(L)) : luaL_checkstring(L, 2);
   refuse_live_streams(L, *vm, vm->name(), "vm:snapshot");
   try {
     vm->snapshot(path);
@@ -52,7 +58,7 @@ int vm_snapshot(lua_State* L) {
     raise(L, fmt::format("vm:snapshot: vm `{}`: {}", vm->name(), e.what()));
   }
   auto* ud = static_cast<SnapshotUd*>(lua_newuserdatauv(L, sizeof(SnapshotUd), 0));
-  new (ud) SnapshotUd{fs::absolute(path).string()};
+  new (ud) SnapshotUd{fs::absolute(path).string(), vm->profile(), vm->memory(), vm->cpus()};
   luaL_setmetatable(L, kSnapshotMeta);
   return 1;
 }
@@ -158,6 +164,12 @@ int snap_gc(lua_State* L) {
 }
 
 }  // namespace
+
+std::optional<SnapshotInfo> snapshot_at(lua_State* L, int idx) {
+  auto* s = to_snapshot(L, idx);
+  if (!s) return std::nullopt;
+  return SnapshotInfo{s->path, s->profile, s->memory, s->cpus};
+}
 
 void refuse_live_streams(lua_State* L, lab::Vm& vm, const std::string& shown_name,
                          const char* what) {

@@ -10,6 +10,7 @@
 #include "lua/convert.hpp"
 #include "lua/lab_vm.hpp"
 #include "lua/guest.hpp"
+#include "fixture/service.hpp"
 #include "lua/support.hpp"
 #include "util/duration.hpp"
 
@@ -152,6 +153,16 @@ vmm::BootRequest make_boot_request(lua_State* L, const VmPtr& vm, int opts_idx, 
   return req;
 }
 
+void record_profile(FileContext& ctx, const std::string& profile) {
+  if (!ctx.recorded || !ctx.fixtures || !ctx.config) return;
+  auto it = ctx.config->profiles.find(profile);
+  if (it == ctx.config->profiles.end()) return;
+  for (auto& r : *ctx.recorded)
+    if (r.value("kind", "") == "profile" && r.value("name", "") == profile) return;
+  ctx.recorded->push_back(
+      {{"kind", "profile"}, {"name", profile}, {"digest", ctx.fixtures->profile_digest(it->second)}});
+}
+
 void emit_vm_spawned(lua_State* L, const VmPtr& vm, std::uint64_t memory) {
   auto& ctx = context(L);
   if (!ctx.bus) return;
@@ -178,6 +189,7 @@ void boot_vm(lua_State* L, const VmPtr& vm, int opts_idx) {
     err = e.what();
   }
   if (err.empty()) {
+    record_profile(ctx, vm->profile());
     emit_vm_spawned(L, vm, memory);
     return;
   }

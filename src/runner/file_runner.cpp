@@ -176,6 +176,8 @@ class Runner {
     ctx_.file = file_.display;
     ctx_.abs_path = file_.abs.string();
     ctx_.root_lab = std::make_shared<lab::Lab>("provium");
+    ctx_.roots = s_.roots;
+    ctx_.fixtures = s_.fixtures;
     lua::FileState st(&ctx_, s_.roots);
     lua_State* L = st.L();
 
@@ -341,7 +343,7 @@ class Runner {
 
   void teardown_file(lua::FileState& st) {
     call_scope_close(st, "_provium_close_file_scope", file_.display);
-    for (auto& vm : ctx_.root_lab->vms()) lua::shutdown_and_report(ctx_, *vm);
+    lua::shutdown_lab_tree(ctx_, *ctx_.root_lab);
     HookPause pause(st.L());
     lua_gc(st.L(), LUA_GCCOLLECT);
   }

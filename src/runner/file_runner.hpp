@@ -18,6 +18,10 @@
 #include "runner/watchdog.hpp"
 #include "vmm/backend.hpp"
 
+namespace provium::fixture {
+class Service;
+}
+
 namespace provium::runner {
 
 struct FileRunSettings {
@@ -29,6 +33,7 @@ struct FileRunSettings {
   RunObserver* observer = nullptr;  // may be null
   Watchdog* watchdog = nullptr;
   events::Bus* bus = nullptr;  // may be null
+  fixture::Service* fixtures = nullptr;  // may be null (no fixture cache)
 };
 
 struct FileRunOutput {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace provium::util {
 
@@ -13,6 +14,9 @@ std::optional<std::uint64_t> host_memory_total();
 std::optional<std::uint32_t> host_online_cpus();
 /// Looks `name` up on $PATH; empty when not found.
 std::string find_on_path(const std::string& name);
+/// First line of what `argv` prints on stdout (its stderr goes to /dev/null); "" when it
+/// cannot run. For version probes only: waits for the program to exit.
+std::string first_line_of_output(const std::vector<std::string>& argv);
 /// Directory of the running executable (/proc/self/exe), empty when unknown.
 std::string self_dir();
 

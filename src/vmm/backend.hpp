@@ -76,6 +76,14 @@ class Backend {
   }
   /// Handshake deadline when neither the boot options nor the profile set one.
   virtual double default_agent_timeout() const { return 30.0; }
+  /// What besides the profile decides the snapshots this backend takes (VMM version, machine
+  /// type, accelerator, CPU model, transport), for fixture keys. "" when it takes none.
+  virtual std::string snapshot_identity() { return {}; }
+  /// The agent overlay a boot of `p` injects ("" when none or not found).
+  virtual std::string agent_overlay(const config::Profile& p) {
+    (void)p;
+    return {};
+  }
 };
 
 /// Host-wide VMM choices from the command line (--accel, --transport, --no-ksm).

@@ -3,7 +3,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fmt/format.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -14,29 +13,11 @@
 #include <stdexcept>
 
 #include "util/host.hpp"
+#include "util/sha256.hpp"
 
 namespace provium::vmm::qemu {
 
 namespace fs = std::filesystem;
-
-std::string sha256_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw std::runtime_error(fmt::format("cannot read `{}`: {}", path, std::strerror(errno)));
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
-  std::vector<char> buf(1 << 20);
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<std::size_t>(in.gcount()));
-  }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  EVP_DigestFinal_ex(ctx.get(), md, &len);
-  std::string hex;
-  for (unsigned i = 0; i < len; ++i) hex += fmt::format("{:02x}", md[i]);
-  return hex;
-}
 
 std::string find_agent_overlay(const std::optional<fs::path>& profile_overlay) {
   std::vector<std::string> tried;
@@ -88,18 +69,9 @@ std::string unique_tmp(const fs::path& final_path) {
 std::string merged_initrd(const std::optional<fs::path>& initrd, const std::string& overlay,
                           const fs::path& cache_dir) {
   if (!initrd || initrd->empty()) return overlay;
-  std::string key = sha256_file(initrd->string()) + sha256_file(overlay);
   // A digest of the two digests names the entry: same inputs, same file, from any process.
-  std::string name;
-  {
-    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-    EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
-    EVP_DigestUpdate(ctx.get(), key.data(), key.size());
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned len = 0;
-    EVP_DigestFinal_ex(ctx.get(), md, &len);
-    for (unsigned i = 0; i < len; ++i) name += fmt::format("{:02x}", md[i]);
-  }
+  std::string name = util::sha256_hex(util::sha256_file_memo(initrd->string()) +
+                                      util::sha256_file_memo(overlay));
   fs::path dest = cache_dir / (name + ".cpio.gz");
   if (fs::exists(dest)) return dest.string();
   std::error_code ec;

@@ -30,7 +30,4 @@ struct BootFile {
 void append_files_segment(const std::string& base, const std::vector<BootFile>& files,
                           const std::string& out);
 
-/// Lowercase hex SHA-256 of a file's contents; throws when unreadable.
-std::string sha256_file(const std::string& path);
-
 }  // namespace provium::vmm::qemu

@@ -170,6 +170,30 @@ class QemuBackend : public Backend {
     return 30.0 * (choose_accel(settings_.accel) == Accel::Tcg ? 4 : 1);
   }
 
+  std::string snapshot_identity() override {
+    static std::once_flag once;
+    static std::string version;
+    std::call_once(once, [] {
+      // "QEMU emulator version 7.2.22 (Debian …)": probed once per run.
+      version = util::first_line_of_output({"qemu-system-x86_64", "--version"});
+    });
+    if (version.empty()) version = "qemu (version unknown)";
+    bool kvm = choose_accel(settings_.accel) == Accel::Kvm;
+    bool vsock = choose_transport(settings_.transport) == Transport::Vsock;
+    return fmt::format("{}; machine=q35; accel={}; cpu={}; transport={}", version,
+                       kvm ? "kvm" : "tcg", kvm ? "host" : "max",
+                       vsock ? "vsock" : "virtio-serial");
+  }
+
+  std::string agent_overlay(const config::Profile& p) override {
+    if (!p.inject_agent) return {};
+    try {
+      return find_agent_overlay(p.agent_overlay_path);
+    } catch (const std::exception&) {
+      return {};
+    }
+  }
+
   std::unique_ptr<Machine> boot(const BootRequest& req) override {
     prepare_host();
     const config::Profile& p = *req.profile;

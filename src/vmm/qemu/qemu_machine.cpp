@@ -346,13 +346,27 @@ void QemuMachine::reset() {
 }
 
 void QemuMachine::power_button() {
-  try {
-    qmp_.execute("system_powerdown");
-  } catch (const QmpError& e) {
-    throw std::runtime_error(fmt::format("power_button: {}", e.what()));
+  auto press = [&] {
+    try {
+      qmp_.execute("system_powerdown");
+    } catch (const QmpError& e) {
+      throw std::runtime_error(fmt::format("power_button: {}", e.what()));
+    }
+  };
+  // A guest only sees a press while something listens for it (an ACPI event that arrives
+  // before its input device is open is lost), so a guest still running after a while gets
+  // pressed again, as a person would do.
+  press();
+  auto start = Qmp::Clock::now();
+  auto until = start + 60s;
+  auto next_press = start + 15s;
+  while (qemu_running() && Qmp::Clock::now() < until) {
+    std::this_thread::sleep_for(20ms);
+    if (Qmp::Clock::now() >= next_press && qemu_running()) {
+      press();
+      next_press += 15s;
+    }
   }
-  auto until = Qmp::Clock::now() + 60s;
-  while (qemu_running() && Qmp::Clock::now() < until) std::this_thread::sleep_for(20ms);
   if (qemu_running())
     throw std::runtime_error("power_button: the guest did not power off within 60 s");
   shutdown();
