@@ -43,14 +43,16 @@ struct FixtureSetup {
   }
 };
 
-std::optional<FixtureSetup> setup(const Options& o, const char* command, bool build_profiles) {
+// On the heap: the service keeps a pointer to the config.
+std::unique_ptr<FixtureSetup> setup(const Options& o, const char* command, bool build_profiles) {
   auto cfg = load_config_or_report(o);
-  if (!cfg) return std::nullopt;
-  FixtureSetup s{std::move(*cfg), {}, nullptr, nullptr};
+  if (!cfg) return nullptr;
+  auto owned = std::make_unique<FixtureSetup>(FixtureSetup{std::move(*cfg), {}, nullptr, nullptr});
+  FixtureSetup& s = *owned;
   if (build_profiles)
     if (auto err = config::run_all_builds(s.cfg)) {
       fmt::print(stderr, "{}\n", *err);
-      return std::nullopt;
+      return nullptr;
     }
   s.discovery = runner::discover(o.paths, s.cfg.roots, ".fixture.lua");
   vmm::BackendSettings vs;
@@ -60,11 +62,11 @@ std::optional<FixtureSetup> setup(const Options& o, const char* command, bool bu
   s.backend = vmm::backend_for(o.vmm, vs);
   if (!s.backend) {
     fmt::print(stderr, "provium fixture {}: no `{}` backend in this build\n", command, o.vmm);
-    return std::nullopt;
+    return nullptr;
   }
   s.service = std::make_unique<fixture::Service>(
       fixture::service_settings(s.cfg, s.discovery.roots, s.backend, nullptr));
-  return s;
+  return owned;
 }
 
 int build_one(const Options& o, bool rebuild) {

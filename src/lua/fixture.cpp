@@ -60,7 +60,14 @@ struct BuildTeardown {
   }
 };
 
-std::string display_of(const fixture::FixtureKey& k) { return k.name + ".fixture.lua"; }
+// The fixture's path as messages and tracebacks show it: relative to the working directory
+// when it lies below it (like test files), else absolute.
+std::string display_of(const fixture::FixtureKey& k) {
+  std::error_code ec;
+  auto rel = fs::relative(k.source, fs::current_path(ec), ec);
+  if (ec || rel.empty() || *rel.begin() == "..") return k.source.string();
+  return rel.string();
+}
 
 fixture::BuildOutput build_fixture(FileContext& parent, const fixture::FixtureKey& k,
                                    const fs::path& staging) {

@@ -330,10 +330,16 @@ int vm_push_file(lua_State* L) {
   std::filesystem::path host = luaL_checkstring(L, 2);
   std::string guest = luaL_checkstring(L, 3);
   if (host.is_relative()) {
-    // Relative to the directory of the calling Lua file.
+    // Relative to the directory of the calling Lua file: the first frame with a file source
+    // (harness frames such as the prelude's are skipped).
     lua_Debug ar;
-    if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "S", &ar) && ar.source[0] == '@')
+    for (int level = 1; lua_getstack(L, level, &ar); ++level) {
+      if (!lua_getinfo(L, "S", &ar) || ar.source[0] != '@' ||
+          std::string_view(ar.source).starts_with("@[provium]"))
+        continue;
       host = std::filesystem::path(ar.source + 1).parent_path() / host;
+      break;
+    }
   }
   std::ifstream in(host, std::ios::binary);
   if (!in)
