@@ -134,8 +134,10 @@ int run_stale(const Options& o) {
       auto k = s->service->key(name);
       auto e = s->service->cache().find(k.key, &why);
       if (e) {
-        if (auto changed = s->service->changed_input(*e)) why = *changed;
-        else continue;
+        if (auto changed = s->service->changed_input(*e))
+          why = *changed;
+        else
+          continue;
       } else if (why.empty()) {
         why = "not built";
       }
@@ -181,7 +183,8 @@ struct ArchiveWriter {
     std::vector<char> buf(1 << 20);
     while (in) {
       in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-      if (in.gcount() > 0 && archive_write_data(a, buf.data(), static_cast<size_t>(in.gcount())) < 0)
+      if (in.gcount() > 0 &&
+          archive_write_data(a, buf.data(), static_cast<size_t>(in.gcount())) < 0)
         fail();
     }
   }
@@ -197,7 +200,8 @@ int run_export(const Options& o) {
     chosen = cache.list();
   } else {
     for (auto name : o.fixture_names) {
-      if (name.ends_with(".fixture.lua")) name.resize(name.size() - std::string(".fixture.lua").size());
+      if (name.ends_with(".fixture.lua"))
+        name.resize(name.size() - std::string(".fixture.lua").size());
       try {
         auto k = s->service->key(name);
         auto e = cache.find(k.key);
@@ -272,8 +276,8 @@ int run_import(const Options& o) {
     }
   } cleanup{staging};
   auto fail = [&](const std::string& why) {
-    fmt::print(stderr, "provium fixture import: `{}`: {}; nothing was imported\n", o.fixture_archive,
-               why);
+    fmt::print(stderr, "provium fixture import: `{}`: {}; nothing was imported\n",
+               o.fixture_archive, why);
     return 1;
   };
   archive* a = archive_read_new();
@@ -293,7 +297,8 @@ int run_import(const Options& o) {
       std::string text;
       char buf[65536];
       la_ssize_t n;
-      while ((n = archive_read_data(a, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+      while ((n = archive_read_data(a, buf, sizeof buf)) > 0)
+        text.append(buf, static_cast<size_t>(n));
       index = nlohmann::json::parse(text, nullptr, false);
       if (!index.is_object() || index.value("format", "") != kExportFormat)
         return fail("its index is not a provium fixture export index");
@@ -326,7 +331,8 @@ int run_import(const Options& o) {
   }
   if (r != ARCHIVE_EOF) return fail(archive_error_string(a));
   if (index.is_null()) return fail("it is empty");
-  if (!expected.empty()) return fail(fmt::format("`{}` is missing (truncated?)", expected.begin()->first));
+  if (!expected.empty())
+    return fail(fmt::format("`{}` is missing (truncated?)", expected.begin()->first));
 
   int imported = 0, present = 0;
   for (auto& en : index["entries"]) {
@@ -362,13 +368,20 @@ int run_import(const Options& o) {
 
 int run_fixture_command(const Options& o) {
   switch (o.command) {
-    case Command::FixtureList: return run_list_entries(o);
-    case Command::FixtureBuild: return build_one(o, false);
-    case Command::FixtureRebuild: return build_one(o, true);
-    case Command::FixtureStale: return run_stale(o);
-    case Command::FixtureExport: return run_export(o);
-    case Command::FixtureImport: return run_import(o);
-    default: return 2;
+    case Command::FixtureList:
+      return run_list_entries(o);
+    case Command::FixtureBuild:
+      return build_one(o, false);
+    case Command::FixtureRebuild:
+      return build_one(o, true);
+    case Command::FixtureStale:
+      return run_stale(o);
+    case Command::FixtureExport:
+      return run_export(o);
+    case Command::FixtureImport:
+      return run_import(o);
+    default:
+      return 2;
   }
 }
 

@@ -2,6 +2,8 @@
 // runs in a fresh Lua state with a transient lab whose VMs emit no vm_* events; what it
 // returns (vm:snapshot() or provium:snapshot()) is staged inside the cache, then installed by
 // the fixture service. The requesting file gets a VM (or a sub-lab) restored from the entry.
+#include "lua/fixture.hpp"
+
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -14,7 +16,6 @@
 #include "fixture/service.hpp"
 #include "lab/lab.hpp"
 #include "lua/context.hpp"
-#include "lua/fixture.hpp"
 #include "lua/lab_vm.hpp"
 #include "lua/state.hpp"
 #include "lua/support.hpp"
@@ -37,8 +38,8 @@ fs::path into_staging(const fs::path& from, const fs::path& staging, const std::
   if (ec) {
     fs::copy(from, to, fs::copy_options::recursive, ec);
     if (ec)
-      throw std::runtime_error(fmt::format("cannot stage `{}` in the fixture cache: {}",
-                                           from.string(), ec.message()));
+      throw std::runtime_error(
+          fmt::format("cannot stage `{}` in the fixture cache: {}", from.string(), ec.message()));
   }
   return to;
 }
@@ -93,14 +94,15 @@ fixture::BuildOutput build_fixture(FileContext& parent, const fixture::FixtureKe
   if (auto err = st.load_file(k.source.string(), display_of(k)))
     throw fixture::BuildFailure(*err, "");
   if (auto err = st.pcall(0, 1))
-    throw fixture::BuildFailure(err->skip ? "t:skip called in a fixture: " + err->skip_reason
-                                          : err->message,
-                                err->traceback);
+    throw fixture::BuildFailure(
+        err->skip ? "t:skip called in a fixture: " + err->skip_reason : err->message,
+        err->traceback);
   fixture::BuildOutput out;
   if (auto snap = snapshot_at(L, -1)) {
     out.kind = "vm";
     out.staged = into_staging(snap->path, staging, "vm.snap");
-    out.manifest = {{"profile", snap->profile}, {"memory_bytes", snap->memory}, {"cpus", snap->cpus}};
+    out.manifest = {
+        {"profile", snap->profile}, {"memory_bytes", snap->memory}, {"cpus", snap->cpus}};
   } else if (auto dir = lab_snapshot_at(L, -1)) {
     out.kind = "lab";
     out.staged = into_staging(*dir, staging, "lab");
@@ -128,8 +130,9 @@ fixture::BuildOutput build_fixture(FileContext& parent, const fixture::FixtureKe
 std::string fixture_name_arg(lua_State* L, const char* what) {
   int idx = luaL_testudata(L, 1, kLabMeta) ? 2 : 1;
   if (lua_type(L, idx) != LUA_TSTRING)
-    raise(L, fmt::format("{}: expected a fixture name (root-relative, without .fixture.lua), got {}",
-                         what, luaL_typename(L, idx)));
+    raise(L,
+          fmt::format("{}: expected a fixture name (root-relative, without .fixture.lua), got {}",
+                      what, luaL_typename(L, idx)));
   std::string name = lua_tostring(L, idx);
   if (name.ends_with(".fixture.lua")) name.resize(name.size() - std::string(".fixture.lua").size());
   return name;
@@ -178,10 +181,9 @@ std::string restore_vm_entry(lua_State* L, const fixture::Obtained& o, VmPtr& ou
   std::string profile = m.value("profile", "");
   if (!ctx.config->profiles.count(profile))
     return fmt::format("its profile `{}` is not defined in provium.toml any more", profile);
-  auto vm = std::make_shared<lab::Vm>(unique_vm_name(ctx, o.key.name), profile,
-                                      ctx.root_lab->name(),
-                                      m.value("memory_bytes", std::uint64_t{512} << 20),
-                                      m.value("cpus", 1u), events::MetaMap{});
+  auto vm = std::make_shared<lab::Vm>(
+      unique_vm_name(ctx, o.key.name), profile, ctx.root_lab->name(),
+      m.value("memory_bytes", std::uint64_t{512} << 20), m.value("cpus", 1u), events::MetaMap{});
   vmm::BootRequest req = make_boot_request(L, vm, 0, "vm_fixture");
   try {
     vm->restore(ctx.backend, std::move(req), o.entry.snapshot.string());
@@ -261,7 +263,8 @@ int lab_fixture(lua_State* L) {
 fixture::Obtained obtain_fixture(FileContext& ctx, const std::string& name, const char* what,
                                  bool force) {
   if (!ctx.fixtures)
-    throw std::runtime_error(fmt::format("{}: fixture `{}`: this run has no fixture cache", what, name));
+    throw std::runtime_error(
+        fmt::format("{}: fixture `{}`: this run has no fixture cache", what, name));
   if (!ctx.fixtures->snapshots_supported())
     throw std::runtime_error(fmt::format(
         "{}: fixture `{}`: the {} backend cannot take snapshots; run fixtures with --vmm qemu",
@@ -270,7 +273,8 @@ fixture::Obtained obtain_fixture(FileContext& ctx, const std::string& name, cons
   if (std::find(stack.begin(), stack.end(), name) != stack.end()) {
     std::string chain;
     for (auto& n : stack) chain += n + " → ";
-    throw std::runtime_error(fmt::format("{}: fixture `{}` uses itself ({}{})", what, name, chain, name));
+    throw std::runtime_error(
+        fmt::format("{}: fixture `{}` uses itself ({}{})", what, name, chain, name));
   }
   FileContext* c = &ctx;
   auto keep_waiting = [c] { return !c->interrupt || !c->interrupt->pending(); };

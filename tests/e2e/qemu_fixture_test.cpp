@@ -62,7 +62,8 @@ TEST(QemuFixture, BuildsOnceRestoresAfterAndRebuildsWhenInputsChange) {
   auto ev = decode_frames(p, "ev1.bin");
   EXPECT_EQ(count_kind(ev, "fixture_build_started"), 1u);
   ASSERT_EQ(count_kind(ev, "fixture_build_done"), 1u);
-  EXPECT_GT(of_kind(ev, "fixture_build_done")[0]["payload"]["snapshot_bytes"].get<std::uint64_t>(), 1000u);
+  EXPECT_GT(of_kind(ev, "fixture_build_done")[0]["payload"]["snapshot_bytes"].get<std::uint64_t>(),
+            1000u);
   EXPECT_EQ(str_or(of_kind(ev, "fixture_build_started")[0]["payload"], "path"), "fixtures/base");
   EXPECT_EQ(count_kind(ev, "fixture_cache_hit"), 1u);
 
