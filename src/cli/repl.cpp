@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <string>
 
@@ -17,6 +18,7 @@
 #include "config/config.hpp"
 #include "lab/lab.hpp"
 #include "lua/context.hpp"
+#include "fixture/service.hpp"
 #include "lua/lab_vm.hpp"
 #include "lua/state.hpp"
 #include "runner/interrupt.hpp"
@@ -63,21 +65,20 @@ void eval_line(lua::FileState& st, const std::string& line) {
 }  // namespace
 
 int run_repl(const Options& o) {
+  namespace fs = std::filesystem;
   auto loaded = load_config_or_report(o);
   if (!loaded) return 2;
   config::Config& cfg = *loaded;
-  if (o.fixture_path) {
-    fmt::print(stderr,
-               "provium repl: --fixture: fixtures are not available in this build yet; boot a "
-               "profile instead\n");
-    return 2;
-  }
-  if (!o.profile) {
+  std::optional<std::string> profile_name = o.profile;
+  // With --fixture and no profile, the first profile by name (seed-cli).
+  if (!profile_name && o.fixture_path && !cfg.profiles.empty())
+    profile_name = cfg.profiles.begin()->first;
+  if (!profile_name) {
     fmt::print(stderr, "provium repl: name a profile (one of the [profiles] in {})\n",
                cfg.path.string());
     return 2;
   }
-  const config::Profile* profile = find_profile_or_report(cfg, *o.profile, "repl");
+  const config::Profile* profile = find_profile_or_report(cfg, *profile_name, "repl");
   if (!profile) return 2;
   if (auto err = preflight(o)) {
     fmt::print(stderr, "{}\n", *err);
@@ -100,12 +101,20 @@ int run_repl(const Options& o) {
   ctx.file = "repl";
   ctx.abs_path = "repl";
   ctx.root_lab = std::make_shared<lab::Lab>("provium");
+  std::vector<fs::path> root_paths = cfg.roots;
+  if (root_paths.empty()) root_paths.push_back(fs::current_path());  // as discovery does
   std::vector<std::string> roots;
-  for (auto& r : cfg.roots) roots.push_back(r.string());
+  for (auto& r : root_paths) roots.push_back(r.string());
+  fixture::Service fixtures(fixture::service_settings(cfg, root_paths, ctx.backend, nullptr));
+  ctx.fixtures = &fixtures;
+  ctx.roots = roots;
   lua::FileState st(&ctx, roots);
   lua_State* L = st.L();
-  std::string boot = fmt::format("{0} = provium:vm({1:?}, {2:?}); {0}:boot(); vm = {0}",
-                                 o.repl_name, o.repl_name, *o.profile);
+  std::string boot =
+      o.fixture_path
+          ? fmt::format("{0} = vm_fixture({1:?}); vm = {0}", o.repl_name, *o.fixture_path)
+          : fmt::format("{0} = provium:vm({1:?}, {2:?}); {0}:boot(); vm = {0}", o.repl_name,
+                        o.repl_name, *profile_name);
   bool name_ok =
       !o.repl_name.empty() &&
       (std::isalpha(static_cast<unsigned char>(o.repl_name[0])) || o.repl_name[0] == '_');
@@ -116,10 +125,18 @@ int run_repl(const Options& o) {
                o.repl_name);
     return 2;
   }
-  fmt::print(stderr, "provium: booting `{}` ({})...\n", o.repl_name, *o.profile);
-  if (luaL_loadstring(L, boot.c_str()) != LUA_OK || st.pcall(0)) {
-    fmt::print(stderr, "provium repl: the VM did not boot: {}\n",
-               lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+  if (o.fixture_path)
+    fmt::print(stderr, "provium: resuming `{}` from fixture `{}`...\n", o.repl_name,
+               *o.fixture_path);
+  else
+    fmt::print(stderr, "provium: booting `{}` ({})...\n", o.repl_name, *profile_name);
+  if (luaL_loadstring(L, boot.c_str()) != LUA_OK) {
+    fmt::print(stderr, "provium repl: {}\n", lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+    return 1;
+  }
+  if (auto err = st.pcall(0)) {
+    fmt::print(stderr, "provium repl: the VM did not {}: {}\n",
+               o.fixture_path ? "resume" : "boot", err->message);
     return 1;
   }
   bool tty = ::isatty(0);

@@ -235,3 +235,26 @@ test("missing", function(t) vm_fixture("fixtures/nope") end)
     EXPECT_FALSE(f.path().extension() == ".snap" || f.path().extension() == ".json")
         << "no entry for a failed build: " << f.path();
 }
+
+TEST(QemuFixture, ReplResumesFromAFixture) {
+  Project p;
+  p.write("provium.toml", linux_profile_toml());
+  p.write("fixtures/ready.fixture.lua", R"lua(
+local vm = provium:vm("r", "linux", {memory = "256M"})
+vm:boot()
+vm:write_file("/tmp/prepared", "yes")
+return vm:snapshot()
+)lua");
+  auto env =
+      environment_with({{"PROVIUM_BUILD_DIR", PROVIUM_GUEST_CACHE}, {"HOME", p.dir().string()}});
+  // No profile argument: the first profile by name is used.
+  auto r = run_program({provium_bin(), "repl", "--fixture", "fixtures/ready"}, p.dir(), env,
+                       "repl:read_file('/tmp/prepared')\nvm:name()\n", std::chrono::seconds(240));
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "yes\n")) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "fixture:fixtures_ready\n")) << r.out;
+  r = run_program({provium_bin(), "repl", "--fixture", "fixtures/none"}, p.dir(), env, "",
+                  std::chrono::seconds(60));
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(contains(r.err, "fixture `fixtures/none` not found in any test root")) << r.err;
+}
