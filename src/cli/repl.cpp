@@ -16,9 +16,9 @@
 #include "cli/preflight.hpp"
 #include "config/build.hpp"
 #include "config/config.hpp"
+#include "fixture/service.hpp"
 #include "lab/lab.hpp"
 #include "lua/context.hpp"
-#include "fixture/service.hpp"
 #include "lua/lab_vm.hpp"
 #include "lua/state.hpp"
 #include "runner/interrupt.hpp"
@@ -135,8 +135,8 @@ int run_repl(const Options& o) {
     return 1;
   }
   if (auto err = st.pcall(0)) {
-    fmt::print(stderr, "provium repl: the VM did not {}: {}\n",
-               o.fixture_path ? "resume" : "boot", err->message);
+    fmt::print(stderr, "provium repl: the VM did not {}: {}\n", o.fixture_path ? "resume" : "boot",
+               err->message);
     return 1;
   }
   bool tty = ::isatty(0);

@@ -5,6 +5,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "events/meta_value.hpp"
 #include "lab/lab.hpp"
@@ -59,6 +61,21 @@ std::optional<std::string> lab_snapshot_at(lua_State* L, int idx);
 /// again when one fails). Returns the error text, "" on success.
 std::string restore_lab_dir(lua_State* L, const std::shared_ptr<lab::Lab>& lab,
                             const std::string& dir);
+/// provium.reset_between_tests: the file's running VMs saved after the chunk (reset_baseline.cpp).
+struct ResetBaseline {
+  std::string dir;
+  std::vector<std::pair<std::shared_ptr<lab::Vm>, std::string>> vms;  // VM, its snapshot
+  ResetBaseline() = default;
+  ResetBaseline(const ResetBaseline&) = delete;
+  ResetBaseline& operator=(const ResetBaseline&) = delete;
+  ~ResetBaseline();
+};
+/// Lua C function (upvalue 1: light userdata ResetBaseline*): saves every running VM; raises
+/// (listing each stream) when a file-scope stream is open.
+int take_reset_baseline(lua_State* L);
+/// Restores every saved VM; "" on success, else what failed (the caller warns).
+std::string restore_reset_baseline(FileContext& ctx, ResetBaseline& b);
+void emit_vm_spawned(FileContext& ctx, const std::shared_ptr<lab::Vm>& vm, std::uint64_t memory);
 /// Shuts down every VM of `lab` and its sub-labs (emitting vm_shutdown).
 void shutdown_lab_tree(FileContext& ctx, lab::Lab& lab);
 /// snapshot.cpp: vm:snapshot/restore/reset/power_button/wakeup and the Snapshot object.

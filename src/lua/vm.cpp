@@ -164,7 +164,10 @@ void record_profile(FileContext& ctx, const std::string& profile) {
 }
 
 void emit_vm_spawned(lua_State* L, const VmPtr& vm, std::uint64_t memory) {
-  auto& ctx = context(L);
+  emit_vm_spawned(context(L), vm, memory);
+}
+
+void emit_vm_spawned(FileContext& ctx, const VmPtr& vm, std::uint64_t memory) {
   if (!ctx.bus) return;
   events::MetaMap p;
   p["file"] = events::str(ctx.file);

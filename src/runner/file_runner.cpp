@@ -191,6 +191,16 @@ class Runner {
       teardown_file(st);
       return;
     }
+    if (ctx_.reset_between_tests) {
+      lua_pushlightuserdata(L, &baseline_);
+      lua_pushcclosure(L, lua::take_reset_baseline, 1);
+      if (auto err = st.pcall(0)) {
+        r.status = FileStatus::Failed;
+        r.chunk_error = err->message;
+        teardown_file(st);
+        return;
+      }
+    }
     auto tests = collect_tests(L);
     std::optional<std::string> todo;  // todo(reason) at file scope skips every test
     lua_getglobal(L, "_provium_file_skipped");
@@ -338,6 +348,12 @@ class Runner {
     set_in_test(L, ctx_, nullptr);
     lua_gc(L, LUA_GCCOLLECT);
     lua_gc(L, LUA_GCCOLLECT);
+    if (!baseline_.vms.empty())
+      if (auto err = lua::restore_reset_baseline(ctx_, baseline_); !err.empty())
+        fmt::print(stderr,
+                   "provium: warning: {}: reset_between_tests: restoring after `{}` failed: {}; "
+                   "the following tests run against whatever state remains\n",
+                   file_.display, t.name, err);
     if (s_.observer) s_.observer->test_finished(file_, tr);
   }
 
@@ -352,6 +368,7 @@ class Runner {
   const FileRunSettings& s_;
   Interrupt& intr_;
   lua::FileContext ctx_;
+  lua::ResetBaseline baseline_;  // declared after ctx_: its VMs are the context's
   std::optional<Watchdog::Handle> wd_;
 };
 

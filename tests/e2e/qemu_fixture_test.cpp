@@ -258,3 +258,40 @@ return vm:snapshot()
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_TRUE(contains(r.err, "fixture `fixtures/none` not found in any test root")) << r.err;
 }
+
+TEST(QemuFixture, ResetBetweenTestsRestoresTheFileBaseline) {
+  Project p;
+  p.write("provium.toml", linux_profile_toml());
+  p.write("reset.test.lua", R"lua(
+provium.reset_between_tests = true
+local vm = provium:vm("a", "linux", {memory = "256M"})
+vm:boot()
+vm:write_file("/tmp/base", "b")
+test("changes the guest", function(t)
+  vm:write_file("/tmp/x", "1")
+  vm:write_file("/tmp/base", "changed")
+end)
+test("sees the baseline again", function(t)
+  t:assert(not pcall(vm.read_file, vm, "/tmp/x"), "/tmp/x is gone")
+  t:assert_eq(vm:read_file("/tmp/base"), "b")
+  vm:shutdown()
+end)
+test("even after a shutdown", function(t)
+  t:assert_eq(vm:state(), "booted")
+  t:assert_eq(vm:read_file("/tmp/base"), "b")
+end)
+)lua");
+  p.write("stream.test.lua", R"lua(
+provium.reset_between_tests = true
+local vm = provium:vm("s", "linux", {memory = "256M"})
+vm:boot()
+vm:write_file("/tmp/f", "x")
+local s = vm:tail_file("/tmp/f")
+test("never runs", function(t) end)
+)lua");
+  auto r = run_qemu(p, {"-v", "."});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "PASS reset.test.lua (3 passed")) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "live streams")) << r.out;
+  EXPECT_TRUE(contains(r.out, "tail_file(\"/tmp/f\") at stream.test.lua:6")) << r.out;
+}
