@@ -295,3 +295,32 @@ test("never runs", function(t) end)
   EXPECT_TRUE(contains(r.out, "live streams")) << r.out;
   EXPECT_TRUE(contains(r.out, "tail_file(\"/tmp/f\") at stream.test.lua:6")) << r.out;
 }
+
+TEST(QemuFixture, ReadOnlyOrFullCacheFailsClearlyAndLeavesNoEntry) {
+  Project p;
+  p.write("provium.toml", "[provium]\ncache_dir = \"cache\"\n" + linux_profile_toml());
+  p.write("fixtures/base.fixture.lua", kBaseFixture);
+  p.write("helpers/util.lua", "return {marker = 'v1'}\n");
+  p.write("data.txt", "d1");
+  p.write("a.test.lua", kUserTest);
+  fs::create_directories(p.dir() / "cache");
+  auto env =
+      environment_with({{"PROVIUM_BUILD_DIR", PROVIUM_GUEST_CACHE}, {"HOME", p.dir().string()}});
+  // Root ignores permission bits, so the cache is a read-only (or tiny) tmpfs in a private
+  // mount namespace.
+  auto in_mount = [&](const std::string& opts) {
+    return run_program({"unshare", "-m", "sh", "-c",
+                        "mount -t tmpfs -o " + opts + " none cache && exec \"$0\" a.test.lua",
+                        provium_bin()},
+                       p.dir(), env, "", std::chrono::seconds(240));
+  };
+  auto r = in_mount("ro");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "(Read-only file system); point cache_dir in provium.toml"))
+      << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "PROVIUM_FIXTURE_CACHE")) << r.out;
+  r = in_mount("size=1m");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "failed to build")) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "No space left on device")) << r.out << r.err;
+}
