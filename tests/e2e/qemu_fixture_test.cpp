@@ -309,10 +309,10 @@ TEST(QemuFixture, ReadOnlyOrFullCacheFailsClearlyAndLeavesNoEntry) {
   // Root ignores permission bits, so the cache is a read-only (or tiny) tmpfs in a private
   // mount namespace.
   auto in_mount = [&](const std::string& opts) {
-    return run_program({"unshare", "-m", "sh", "-c",
-                        "mount -t tmpfs -o " + opts + " none cache && exec \"$0\" a.test.lua",
-                        provium_bin()},
-                       p.dir(), env, "", std::chrono::seconds(240));
+    return run_program(
+        {"unshare", "-m", "sh", "-c",
+         "mount -t tmpfs -o " + opts + " none cache && exec \"$0\" a.test.lua", provium_bin()},
+        p.dir(), env, "", std::chrono::seconds(240));
   };
   auto r = in_mount("ro");
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
