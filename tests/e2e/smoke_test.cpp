@@ -14,4 +14,5 @@ TEST(Examples, SuitePasses) {
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find(" failed, "), std::string::npos);
   EXPECT_NE(r.out.find("PASS examples/05-first-vm.test.lua"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.out.find("PASS examples/06-fixture.test.lua"), std::string::npos) << r.out << r.err;
 }

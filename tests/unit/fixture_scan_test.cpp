@@ -36,3 +36,12 @@ TEST(FixtureScan, OrderDoesNotMatter) {
   EXPECT_EQ(a.requires_, b.requires_);
   EXPECT_EQ(a.fixture_refs, b.fixture_refs);
 }
+
+TEST(FixtureScan, CommentsAreNotDependencies) {
+  auto s = scan_source(
+      "-- vm_fixture(\"in/comment\")\n--[[ require('gone') ]]\n--[==[ vm:push_file('x', 'y') ]==]\n"
+      "local s = \"-- vm_fixture('kept')\" -- require('also.gone')\nrequire('real')\n");
+  EXPECT_EQ(s.requires_, (std::vector<std::string>{"real"}));
+  EXPECT_TRUE(s.host_files.empty());
+  EXPECT_TRUE(s.fixture_refs.empty() || s.fixture_refs == std::vector<std::string>{"kept"});
+}
