@@ -196,6 +196,28 @@ std::string restore_vm_entry(lua_State* L, const fixture::Obtained& o, VmPtr& ou
   return {};
 }
 
+// The lookup flow both forms share: obtain, restore, and when a cached entry will not
+// restore, evict it and build once more (REFERENCE §8.2 step 6); a hit is reported only
+// after its restore succeeded. `restore(o)` returns "" on success, else the error.
+template <typename Restore>
+void obtain_and_restore(lua_State* L, const std::string& name, const char* kind, const char* what,
+                        Restore restore) {
+  auto& ctx = context(L);
+  auto o = obtain(L, name, what, false);
+  require_kind(L, o, kind, what);
+  std::string err = restore(o);
+  if (!err.empty() && o.from_cache) {
+    ctx.fixtures->discard(o, err);
+    o = obtain(L, name, what, true);
+    err = restore(o);
+  }
+  if (!err.empty()) raise(L, fmt::format("{}: fixture `{}`: restore failed: {}", what, name, err));
+  if (o.from_cache) {
+    ctx.fixtures->cache().touch(o.entry);
+    emit_hit(ctx, name);
+  }
+}
+
 int vm_fixture(lua_State* L) {
   auto& ctx = context(L);
   std::string name = fixture_name_arg(L, "vm_fixture");
@@ -203,22 +225,9 @@ int vm_fixture(lua_State* L) {
     push_vm(L, std::make_shared<lab::Vm>(name, "<fixture>", "provium", 0, 0, events::MetaMap{}));
     return 1;
   }
-  auto o = obtain(L, name, "vm_fixture", false);
-  require_kind(L, o, "vm", "vm_fixture");
   VmPtr vm;
-  std::string err = restore_vm_entry(L, o, vm);
-  if (!err.empty() && o.from_cache) {
-    // A damaged entry is evicted and built once more (REFERENCE §8.2 step 6).
-    ctx.fixtures->discard(o, err);
-    o = obtain(L, name, "vm_fixture", true);
-    err = restore_vm_entry(L, o, vm);
-  }
-  if (!err.empty())
-    raise(L, fmt::format("vm_fixture: fixture `{}`: restore failed: {}", name, err));
-  if (o.from_cache) {
-    ctx.fixtures->cache().touch(o.entry);
-    emit_hit(ctx, name);
-  }
+  obtain_and_restore(L, name, "vm", "vm_fixture",
+                     [&](const fixture::Obtained& o) { return restore_vm_entry(L, o, vm); });
   push_vm(L, vm);
   return 1;
 }
@@ -234,26 +243,13 @@ int lab_fixture(lua_State* L) {
     push_lab(L, std::make_shared<lab::Lab>(unique));
     return 1;
   }
-  auto o = obtain(L, name, "lab_fixture", false);
-  require_kind(L, o, "lab", "lab_fixture");
-  auto restore = [&](const fixture::Obtained& entry) -> std::pair<LabPtr, std::string> {
-    auto lab = ctx.root_lab->add_sub_lab(unique);
-    std::string err = restore_lab_dir(L, lab, entry.entry.snapshot.string());
+  LabPtr lab;
+  obtain_and_restore(L, name, "lab", "lab_fixture", [&](const fixture::Obtained& o) {
+    lab = ctx.root_lab->add_sub_lab(unique);
+    std::string err = restore_lab_dir(L, lab, o.entry.snapshot.string());
     if (!err.empty()) ctx.root_lab->remove(unique);
-    return {lab, err};
-  };
-  auto [lab, err] = restore(o);
-  if (!err.empty() && o.from_cache) {
-    ctx.fixtures->discard(o, err);
-    o = obtain(L, name, "lab_fixture", true);
-    std::tie(lab, err) = restore(o);
-  }
-  if (!err.empty())
-    raise(L, fmt::format("lab_fixture: fixture `{}`: restore failed: {}", name, err));
-  if (o.from_cache) {
-    ctx.fixtures->cache().touch(o.entry);
-    emit_hit(ctx, name);
-  }
+    return err;
+  });
   push_lab(L, lab);
   return 1;
 }

@@ -296,7 +296,7 @@ test("never runs", function(t) end)
   EXPECT_TRUE(contains(r.out, "tail_file(\"/tmp/f\") at stream.test.lua:6")) << r.out;
 }
 
-TEST(QemuFixture, ReadOnlyOrFullCacheFailsClearlyAndLeavesNoEntry) {
+TEST(QemuFixture, ReadOnlyOrFullCacheFailsClearly) {
   Project p;
   p.write("provium.toml", "[provium]\ncache_dir = \"cache\"\n" + linux_profile_toml());
   p.write("fixtures/base.fixture.lua", kBaseFixture);
