@@ -64,6 +64,7 @@ static int run_list_tests(const Options& o, const config::Config& cfg, const run
     if (o.list_json) {
       nlohmann::ordered_json j;
       j["path"] = f.display;
+      if (o.partition) j["partition"] = o.partition->to_string();  // the shard it belongs to
       j["chunk_error"] = listed.chunk_error ? nlohmann::ordered_json(*listed.chunk_error) : nullptr;
       j["tests"] = nlohmann::ordered_json::array();
       for (auto& t : listed.tests) {
@@ -91,6 +92,7 @@ int run_list(const Options& o) {
   auto d = runner::discover(o.paths, cfg->roots, o.list_fixtures ? ".fixture.lua" : ".test.lua");
   for (auto& p : d.problems) fmt::print(stderr, "provium: {}\n", p);
   if (o.filter) runner::apply_filter(d.files, *o.filter);
+  if (o.partition && !o.list_fixtures) runner::apply_partition(d.files, *o.partition);
   if ((o.list_tests || o.list_json) && !o.list_fixtures) return run_list_tests(o, *cfg, d);
   for (auto& f : d.files) {
     if (o.list_fixtures) {

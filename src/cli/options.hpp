@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "scheduler/partition.hpp"
+
 namespace provium::cli {
 
 enum class Command {
@@ -30,6 +32,7 @@ struct Options {
   bool rerun_failed = false;
   std::optional<std::string> since;
   bool watch = false;
+  std::optional<scheduler::Partition> partition;  // --partition hash:K/N | slice:K/N
 
   // VMM and resources
   std::string vmm = "qemu";

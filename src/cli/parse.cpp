@@ -13,7 +13,7 @@ namespace {
 
 struct Raw {
   std::vector<std::string> tag_meta, no_tag_meta;
-  std::optional<std::string> mem, cpus, overcommit, timeout;
+  std::optional<std::string> mem, cpus, overcommit, timeout, partition;
   std::optional<std::string> console_mem, console_cpus;
   std::string vmm = "qemu", accel = "auto", transport = "auto";
 };
@@ -74,6 +74,11 @@ std::string check_values(Options& o, const Raw& r) {
                                         *r.overcommit, clamped);
     o.cpu_overcommit = clamped;
   }
+  if (r.partition) {
+    auto p = scheduler::parse_partition(*r.partition, [](const char* n) { return std::getenv(n); });
+    if (!p.partition) return p.error;
+    o.partition = p.partition;
+  }
   if (r.timeout) {
     auto p = util::parse_duration_ms(*r.timeout);
     if (!p) return fmt::format("--timeout: {}", p.error);
@@ -123,6 +128,9 @@ ParseResult parse(int argc, char** argv) {
   app.add_flag("--rerun-failed", o.rerun_failed, "Run only files that failed in the last run");
   app.add_option("--since", o.since, "Run only files whose mtime is newer than this reference file");
   app.add_flag("--watch", o.watch, "Re-run on file change (poll every 500 ms)");
+  app.add_option("--partition", raw.partition,
+                 "Run one CI shard, by file: hash:K/N or slice:K/N (K/N from CI_NODE_INDEX/"
+                 "CI_NODE_TOTAL or BUILDKITE_PARALLEL_JOB/_COUNT when only the mode is given)");
 
   app.add_option("--vmm", raw.vmm, "VMM backend: qemu or local")->default_str("qemu");
   app.add_option("--accel", raw.accel, "Accelerator: auto, kvm or tcg")->default_str("auto");

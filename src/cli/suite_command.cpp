@@ -22,9 +22,14 @@
 #include "runner/discovery.hpp"
 #include "runner/fixture_refs.hpp"
 #include "runner/suite.hpp"
+#include "util/duration.hpp"
 #include "util/host.hpp"
 #include "cli/preflight.hpp"
 #include "fixture/service.hpp"
+#include "scheduler/durations.hpp"
+#include "scheduler/partition.hpp"
+#include "scheduler/pool.hpp"
+#include "scheduler/psi.hpp"
 #include "vmm/backend.hpp"
 
 namespace provium::cli {
@@ -32,11 +37,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-size_t online_cpus() {
-  long n = ::sysconf(_SC_NPROCESSORS_ONLN);
-  return n > 0 ? static_cast<size_t>(n) : 8;
-}
 
 std::string read_all(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -115,6 +115,7 @@ Selection select_files(const Options& o, const config::Config& cfg, bool watchin
       return s;
     }
   }
+  if (o.partition) runner::apply_partition(s.files, *o.partition);
   return s;
 }
 
@@ -124,14 +125,8 @@ struct RunResult {
   std::map<std::string, std::set<std::string>> dependencies;
 };
 
-// Pool totals from --mem / --cpus / --cpu-overcommit (REFERENCE §2.2). The scheduler charges
-// against these; until it lands, only the per-file overhead is accounted.
-struct PoolTotals {
-  std::uint64_t memory;
-  std::uint32_t cpus;
-};
-
-PoolTotals pool_totals(const Options& o) {
+// Pool totals from --mem / --cpus / --cpu-overcommit (REFERENCE §2.2).
+scheduler::Amount pool_totals(const Options& o) {
   std::uint64_t mem = o.mem.value_or(util::host_memory_total() ? *util::host_memory_total() / 10 * 8
                                                                : (8ull << 30));
   double cpus = static_cast<double>(o.cpus.value_or(util::host_online_cpus().value_or(8)));
@@ -142,8 +137,7 @@ PoolTotals pool_totals(const Options& o) {
 // Emits pool_state every second while a run is in progress.
 class PoolStateTicker {
  public:
-  PoolStateTicker(events::Bus& bus, PoolTotals totals, const runner::Suite& suite)
-      : bus_(bus), totals_(totals), suite_(suite) {
+  PoolStateTicker(events::Bus& bus, const scheduler::Pool& pool) : bus_(bus), pool_(pool) {
     if (bus_.enabled()) thread_ = std::thread([this] { loop(); });
   }
   ~PoolStateTicker() {
@@ -159,22 +153,53 @@ class PoolStateTicker {
   void loop() {
     std::unique_lock lk(mu_);
     while (!cv_.wait_for(lk, std::chrono::seconds(1), [&] { return stop_; })) {
-      std::uint64_t used = suite_.running_files() * events::kFileOverheadBytes;
+      auto used = pool_.used();
+      auto free = pool_.free();
       events::MetaMap p;
-      p["used"] = events::amount(used, 0);
-      p["available"] =
-          events::amount(totals_.memory > used ? totals_.memory - used : 0, totals_.cpus);
+      p["used"] = events::amount(used.memory, used.cpus);
+      p["available"] = events::amount(free.memory, free.cpus);
       bus_.emit("pool_state", std::move(p));
     }
   }
   events::Bus& bus_;
-  PoolTotals totals_;
-  const runner::Suite& suite_;
+  const scheduler::Pool& pool_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
   std::thread thread_;
 };
+
+// Longest-expected files first, from the durations of earlier runs (REFERENCE §10.5).
+std::vector<runner::TestFile> in_dispatch_order(const std::vector<runner::TestFile>& files,
+                                                const scheduler::DurationHistory& history) {
+  std::vector<std::string> keys;
+  for (auto& f : files) keys.push_back(f.abs.string());
+  std::vector<runner::TestFile> out;
+  for (size_t i : history.dispatch_order(keys)) out.push_back(files[i]);
+  return out;
+}
+
+void record_durations(const std::vector<runner::FileResult>& results) {
+  auto path = scheduler::DurationHistory::default_path();
+  auto history = scheduler::DurationHistory::load(path);
+  for (auto& r : results)
+    if (!r.never_started) history.record(r.file.abs.string(), r.duration);
+  if (auto err = history.save(path); !err.empty())
+    fmt::print(stderr, "provium: warning: file durations not saved: {}\n", err);
+}
+
+scheduler::PsiMonitor& psi_monitor() {
+  static scheduler::PsiMonitor psi;
+  static bool told = false;
+  if (!psi.available() && !told) {
+    told = true;
+    fmt::print(stderr,
+               "provium: notice: host pressure information (PSI, {}/memory) is not available; "
+               "dispatch is not throttled by host load\n",
+               psi.root());
+  }
+  return psi;
+}
 
 // Startup order (REFERENCE §2.7): fixture-cache eviction, then profile builds, then discovery.
 void evict_fixtures_to_limit(const config::Config& cfg) {
@@ -241,8 +266,12 @@ RunResult run_once(const Options& o, const config::Config& cfg, const Selection&
   fixture::Service fixtures(
       fixture::service_settings(cfg, sel.roots, ss.file.backend, ss.file.bus));
   ss.file.fixtures = &fixtures;
-  ss.max_parallel = o.cpus.value_or(online_cpus());
-  ss.pool_memory = pool_totals(o).memory;
+  auto totals = pool_totals(o);
+  auto pool = std::make_shared<scheduler::Pool>(totals);
+  ss.pool = pool;
+  ss.psi = &psi_monitor();
+  // One runner thread per vCPU of the pool: a file without VMs keeps a CPU busy running Lua.
+  ss.max_parallel = std::max<std::uint32_t>(1, totals.cpus);
   ss.fail_fast = o.fail_fast;
 
   if (ev.bus().enabled()) run_events.discovered(sel.files, sel.roots);
@@ -251,10 +280,12 @@ RunResult run_once(const Options& o, const config::Config& cfg, const Selection&
   auto started = Clock::now();
   runner::SuiteOutcome outcome;
   {
-    PoolStateTicker ticker(ev.bus(), pool_totals(o), suite);
-    outcome =
-        suite.run(sel.files, [&](const runner::FileResult& r) { reporter->file_completed(r); });
+    PoolStateTicker ticker(ev.bus(), *pool);
+    auto order = in_dispatch_order(
+        sel.files, scheduler::DurationHistory::load(scheduler::DurationHistory::default_path()));
+    outcome = suite.run(order, [&](const runner::FileResult& r) { reporter->file_completed(r); });
   }
+  record_durations(outcome.results);
   sig.on_stop(nullptr);
   std::chrono::duration<double> wall = Clock::now() - started;
   reporter->finish(outcome.results, wall, outcome.interrupted);
@@ -400,6 +431,13 @@ int watch_loop(const Options& o, StopSignal& sig, EventSetup& ev) {
 int run_suite_command(const Options& o) {
   auto& sig = StopSignal::install();
   if (o.overcommit_notice) fmt::print(stderr, "{}\n", *o.overcommit_notice);
+  if (auto totals = pool_totals(o); totals.memory < scheduler::kFileOverheadBytes) {
+    fmt::print(stderr,
+               "provium: --mem {}: the pool must hold at least one file's overhead (50 MiB) plus "
+               "the VMs a file boots (memory + 100 MiB each), e.g. --mem 1G\n",
+               util::format_size(totals.memory));
+    return 2;
+  }
   EventSetup ev(o);
   if (o.watch) {
     if (o.rerun_failed) fmt::print(stderr, "provium: --rerun-failed is ignored under --watch\n");

@@ -8,11 +8,12 @@
 #include "events/bus.hpp"
 #include "runner/discovery.hpp"
 #include "runner/observer.hpp"
+#include "scheduler/pool.hpp"
 
 namespace provium::events {
 
 /// Per-file overhead reserved while a file runs (REFERENCE §10.2): 50 MiB, no CPU.
-inline constexpr std::uint64_t kFileOverheadBytes = 50ull << 20;
+inline constexpr std::uint64_t kFileOverheadBytes = scheduler::kFileOverheadBytes;
 
 class RunEvents : public runner::RunObserver {
  public:

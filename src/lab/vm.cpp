@@ -57,7 +57,12 @@ void Vm::boot(vmm::Backend* backend, vmm::BootRequest req) {
   if (auto r = refusal(VmOp::Boot)) throw std::runtime_error(*r);
   if (!backend)
     throw std::runtime_error("no VMM backend for this --vmm choice; use --vmm qemu or --vmm local");
-  machine_ = backend->boot(req);
+  try {
+    machine_ = backend->boot(req);
+  } catch (...) {
+    reservation_.release();
+    throw;
+  }
   state_ = VmState::Booted;
   booted_at_ = std::chrono::steady_clock::now();
 }
@@ -90,6 +95,7 @@ void Vm::restore(vmm::Backend* backend, vmm::BootRequest req, const std::string&
     machine_ = backend->restore(req, path);
   } catch (...) {
     if (state_ == VmState::Booted || state_ == VmState::Paused) state_ = VmState::Shutdown;
+    reservation_.release();
     throw;
   }
   state_ = VmState::Booted;
@@ -126,6 +132,7 @@ std::optional<std::chrono::nanoseconds> Vm::shutdown() {
     machine_.reset();
     uptime = std::chrono::steady_clock::now() - booted_at_;
   }
+  reservation_.release();
   if (state_ != VmState::Dead) state_ = VmState::Shutdown;
   return uptime;
 }

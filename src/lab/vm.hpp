@@ -9,6 +9,7 @@
 #include <string>
 
 #include "events/meta_value.hpp"
+#include "scheduler/account.hpp"
 #include "vmm/backend.hpp"
 
 namespace provium::lab {
@@ -57,6 +58,10 @@ class Vm {
   /// Marks the VM dead (transport lost): every later operation fails with the cause.
   void mark_dead(std::string cause);
 
+  /// The pool charge this VM holds while it runs (REFERENCE §10.2); returned at shutdown.
+  void hold(scheduler::Reservation r) { reservation_ = std::move(r); }
+  bool charged() const { return static_cast<bool>(reservation_); }
+
  private:
   std::string name_, profile_, lab_;
   std::uint64_t memory_;
@@ -65,6 +70,7 @@ class Vm {
   VmState state_ = VmState::Created;
   std::string dead_cause_;
   std::unique_ptr<vmm::Machine> machine_;
+  scheduler::Reservation reservation_;  // after machine_: released only once it is gone
   std::chrono::steady_clock::time_point booted_at_{};
 };
 

@@ -15,6 +15,7 @@
 #include "events/bus.hpp"
 #include "lab/lab.hpp"
 #include "runner/interrupt.hpp"
+#include "scheduler/account.hpp"
 #include "vmm/backend.hpp"
 
 struct lua_State;
@@ -34,7 +35,9 @@ struct FileContext {
   std::shared_ptr<lab::Lab> root_lab;
 
   bool in_test = false;
-  bool claim_held = false;
+  std::shared_ptr<scheduler::Account> account;  // null: no pool (REPL, fixture build, list)
+  bool claim_held = false;     // one-shot, also when the claim failed
+  bool claim_granted = false;  // claim_acquired was emitted: claim_released must follow
   std::uint64_t claim_memory = 0;
   std::uint32_t claim_cpus = 0;
   events::Bus* bus = nullptr;  // may be null (no sinks)

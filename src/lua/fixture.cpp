@@ -87,6 +87,8 @@ fixture::BuildOutput build_fixture(FileContext& parent, const fixture::FixtureKe
   ctx.fixture_stack.push_back(k.name);
   ctx.snapshot_dir = staging.string();
   ctx.recorded = &recorded;
+  // Build VMs draw from the pool under the requesting file, never from its claim (§10.2).
+  if (parent.account) ctx.account = parent.account->for_fixture_build();
 
   FileState st(&ctx, ctx.roots);
   BuildTeardown teardown{st, ctx};
@@ -186,6 +188,7 @@ std::string restore_vm_entry(lua_State* L, const fixture::Obtained& o, VmPtr& ou
       m.value("memory_bytes", std::uint64_t{512} << 20), m.value("cpus", 1u), events::MetaMap{});
   vmm::BootRequest req = make_boot_request(L, vm, 0, "vm_fixture");
   try {
+    charge_vm(ctx, vm, req, "restoring");
     vm->restore(ctx.backend, std::move(req), o.entry.snapshot.string());
   } catch (const std::exception& e) {
     return e.what();
@@ -278,7 +281,10 @@ fixture::Obtained obtain_fixture(FileContext& ctx, const std::string& name, cons
     return build_fixture(*c, k, staging);
   };
   try {
-    return ctx.fixtures->obtain(name, builder, keep_waiting, force);
+    auto on_wait = [c](bool begin) {
+      if (c->account) c->account->waiting(begin);
+    };
+    return ctx.fixtures->obtain(name, builder, keep_waiting, force, on_wait);
   } catch (const fixture::BuildFailure& f) {
     std::string err = fmt::format("{}: fixture `{}` failed to build: {}", what, name, f.what());
     if (!f.traceback.empty()) err += "\n" + f.traceback;

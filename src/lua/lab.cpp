@@ -174,6 +174,14 @@ int lab_boot(lua_State* L) {
     if (auto r = vm->refusal(lab::VmOp::Boot)) raise(L, fmt::format("lab:boot: vm `{}`: {}", vm->name(), *r));
   std::vector<vmm::BootRequest> reqs;
   for (auto& vm : vms) reqs.push_back(make_boot_request(L, vm, 0, "lab:boot"));
+  // All members are charged in one request: a lab never holds part of what it needs.
+  std::string charge_err;
+  try {
+    charge_vms(ctx, vms, reqs, "booting");
+  } catch (const std::exception& e) {
+    charge_err = e.what();
+  }
+  if (!charge_err.empty()) raise(L, "lab:boot: " + charge_err);
   // The local backend forks its sandboxes from the calling thread (their parent-death signal
   // would fire when a helper thread ends), so only QEMU boots, started by the process-lifetime
   // spawner, run on helper threads.
@@ -234,9 +242,15 @@ int lab_claim(lua_State* L) {
   VmSizing amount = read_sizing(L, 2, "lab:claim", {0, 0});
   if (ctx.claim_held) raise(L, "lab claim already held; one-shot per lab");
   ctx.claim_held = true;
+  if (ctx.listing) return 0;
   ctx.claim_memory = amount.memory;
   ctx.claim_cpus = amount.cpus;
-  if (ctx.bus && !ctx.listing) {
+  // Blocks until the pool grants the whole amount (or fails at once when it never can).
+  std::optional<std::string> err;
+  if (ctx.account) err = ctx.account->claim({amount.memory, amount.cpus});
+  if (err) raise(L, "lab:claim: " + *err);
+  ctx.claim_granted = true;
+  if (ctx.bus) {
     events::MetaMap p;
     p["path"] = events::str(ctx.file);
     p["amount"] = events::amount(amount.memory, amount.cpus);

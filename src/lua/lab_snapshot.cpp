@@ -188,6 +188,12 @@ std::string restore_lab_dir(lua_State* L, const LabPtr& lab, const std::string& 
   }
   std::vector<vmm::BootRequest> reqs;
   for (auto& vm : vms) reqs.push_back(make_boot_request(L, vm, 0, "lab:restore"));
+  try {
+    charge_vms(ctx, vms, reqs, "restoring");
+  } catch (const std::exception& e) {
+    for (auto& en : entries) en.owner->remove(en.name);
+    return e.what();
+  }
   std::vector<std::future<std::string>> runs;
   for (std::size_t i = 0; i < vms.size(); ++i)
     runs.push_back(std::async(std::launch::async, [&, i]() -> std::string {

@@ -46,6 +46,15 @@ struct FileContext;
 /// During a fixture build, records that `profile` was booted (its digest joins the manifest).
 void record_profile(FileContext& ctx, const std::string& profile);
 
+/// Charges the pool (or the file's claim) for those of `vms` that hold no charge yet, in one
+/// request (`verb`: "booting", "restoring"); each VM then holds its own share until it shuts down. Throws std::runtime_error
+/// with the reason (exceeds the pool, deadlock, beyond the claim, interrupted). No-op without
+/// a pool.
+void charge_vms(FileContext& ctx, const std::vector<std::shared_ptr<lab::Vm>>& vms,
+                const std::vector<vmm::BootRequest>& reqs, const std::string& verb);
+void charge_vm(FileContext& ctx, const std::shared_ptr<lab::Vm>& vm, const vmm::BootRequest& req,
+               const std::string& what);
+
 /// What vm:snapshot() returned: where it is and the VM it came from.
 struct SnapshotInfo {
   std::string path;

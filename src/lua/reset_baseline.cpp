@@ -89,6 +89,7 @@ std::string restore_reset_baseline(FileContext& ctx, ResetBaseline& b) {
     req.options = vm->create_opts();
     req.agent_timeout = req.profile->agent_boot_timeout;
     try {
+      charge_vm(ctx, vm, req, "restoring");
       vm->restore(ctx.backend, std::move(req), path);
       emit_vm_spawned(ctx, vm, vm->memory());
     } catch (const std::exception& e) {

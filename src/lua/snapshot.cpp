@@ -80,6 +80,7 @@ int vm_restore(lua_State* L) {
   std::uint64_t memory = req.memory_bytes;
   std::string err;
   try {
+    charge_vm(ctx, vm, req, "restoring");
     vm->restore(ctx.backend, std::move(req), path);
   } catch (const std::exception& e) {
     err = e.what();

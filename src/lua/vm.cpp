@@ -187,6 +187,7 @@ void boot_vm(lua_State* L, const VmPtr& vm, int opts_idx) {
   std::string err;
   std::uint64_t memory = req.memory_bytes;
   try {
+    charge_vm(ctx, vm, req, "booting");
     vm->boot(ctx.backend, std::move(req));
   } catch (const std::exception& e) {
     err = e.what();

@@ -128,6 +128,14 @@ void apply_filter(std::vector<TestFile>& files, const std::string& needle) {
   std::erase_if(files, [&](const TestFile& f) { return f.root_rel.find(needle) == std::string::npos; });
 }
 
+void apply_partition(std::vector<TestFile>& files, const scheduler::Partition& p) {
+  std::vector<std::string> keys;
+  for (auto& f : files) keys.push_back(f.root_rel);
+  std::vector<TestFile> kept;
+  for (size_t i : scheduler::select_partition(keys, p)) kept.push_back(std::move(files[i]));
+  files = std::move(kept);
+}
+
 std::optional<std::string> apply_since(std::vector<TestFile>& files, const fs::path& reference) {
   std::error_code ec;
   auto ref = fs::last_write_time(reference, ec);

@@ -1,11 +1,13 @@
 // Discovery and file-level selection (filter precedence steps 1-4): walks the paths for
-// `*.test.lua`, then applies --filter, --rerun-failed and --since.
+// `*.test.lua`, then applies --filter, --rerun-failed, --since and --partition.
 #pragma once
 
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "scheduler/partition.hpp"
 
 namespace provium::runner {
 
@@ -35,6 +37,8 @@ void apply_filter(std::vector<TestFile>& files, const std::string& needle);
 /// Keeps files whose mtime is strictly newer than `reference`'s. Returns an error line when
 /// the reference cannot be read.
 std::optional<std::string> apply_since(std::vector<TestFile>& files, const fs::path& reference);
+/// Keeps the files of one CI shard (by root-relative path, whole files only).
+void apply_partition(std::vector<TestFile>& files, const scheduler::Partition& p);
 
 /// The rerun-state file: $PROVIUM_RERUN_STATE, ~/.cache/provium/rerun.json, /tmp/provium-rerun.json.
 fs::path rerun_state_path();

@@ -155,7 +155,8 @@ class Runner {
       out.result.status = FileStatus::Crashed;
     }
     if (s_.watchdog && wd_) s_.watchdog->remove(*wd_);
-    if (ctx_.claim_held && ctx_.bus) {
+    if (ctx_.account) ctx_.account->release_claim();  // every VM of the file has stopped
+    if (ctx_.claim_granted && ctx_.bus) {
       // Always paired with claim_acquired, also when the file crashed or timed out.
       events::MetaMap p;
       p["path"] = events::str(file_.display);
@@ -178,6 +179,18 @@ class Runner {
     ctx_.root_lab = std::make_shared<lab::Lab>("provium");
     ctx_.roots = s_.roots;
     ctx_.fixtures = s_.fixtures;
+    if (s_.pool) {
+      scheduler::Account::Hooks hooks;
+      if (s_.watchdog && wd_) {
+        hooks.wait_begin = [this] { s_.watchdog->begin_wait(*wd_); };
+        hooks.wait_end = [this] { s_.watchdog->end_wait(*wd_); };
+      }
+      hooks.cancelled = [this]() -> std::optional<std::string> {
+        if (!intr_.pending()) return std::nullopt;
+        return intr_.message();
+      };
+      ctx_.account = std::make_shared<scheduler::Account>(s_.pool, s_.pool_holder, std::move(hooks));
+    }
     lua::FileState st(&ctx_, s_.roots);
     lua_State* L = st.L();
 

@@ -16,6 +16,7 @@
 #include "runner/result.hpp"
 #include "runner/test_filter.hpp"
 #include "runner/watchdog.hpp"
+#include "scheduler/pool.hpp"
 #include "vmm/backend.hpp"
 
 namespace provium::fixture {
@@ -34,6 +35,10 @@ struct FileRunSettings {
   Watchdog* watchdog = nullptr;
   events::Bus* bus = nullptr;  // may be null
   fixture::Service* fixtures = nullptr;  // may be null (no fixture cache)
+  /// The run's pool and this file's holder in it (set by the suite per file); null: VMs are
+  /// not charged.
+  std::shared_ptr<scheduler::Pool> pool;
+  scheduler::Pool::HolderId pool_holder = 0;
 };
 
 struct FileRunOutput {

@@ -22,6 +22,7 @@ struct Slot {
   std::optional<TestResult> running;          // the test in progress
   bool done = false;                          // result delivered (by the thread or abandonment)
   bool abandoned = false;
+  scheduler::Pool::HolderId holder = 0;
   std::thread thread;
 };
 
@@ -35,7 +36,10 @@ struct Suite::Impl : RunObserver {
   std::vector<std::unique_ptr<Slot>> slots;
   std::string stop_reason;
 
-  explicit Impl(SuiteSettings s) : settings(std::move(s)) {}
+  explicit Impl(SuiteSettings s) : settings(std::move(s)) {
+    if (!settings.pool)
+      settings.pool = std::make_shared<scheduler::Pool>(scheduler::Amount{~0ull >> 1, ~0u >> 1});
+  }
 
   Slot* slot_for(const TestFile& f) {
     std::lock_guard lk(mu);
@@ -105,6 +109,9 @@ struct Suite::Impl : RunObserver {
                                                                              : FileStatus::TimedOut;
     fmt::print(stderr, "provium: {}: did not stop within 5s after `{}`; abandoning it\n",
                slot->file.display, slot->interrupt.message());
+    // Its charges go back to the pool now: the stuck thread must not starve the rest of the
+    // run (its late releases find no holder and are ignored).
+    settings.pool->remove_holder(slot->holder);
     deliver(slot, std::move(out));
   }
 };
@@ -134,26 +141,57 @@ SuiteOutcome Suite::run(const std::vector<TestFile>& files,
                         const std::function<void(const FileResult&)>& on_result) {
   SuiteOutcome outcome;
   auto& im = *impl_;
+  auto pool = im.settings.pool;
   FileRunSettings fs = im.settings.file;
   fs.watchdog = &im.watchdog;
   fs.observer = &im;
+  fs.pool = pool;
   size_t next = 0, running = 0;
   bool failed_seen = false;
-  size_t blocked_reported = SIZE_MAX;
+  // The file a file_blocked event was last emitted for, per reason (each reported once).
+  size_t blocked_pool = SIZE_MAX, blocked_psi = SIZE_MAX;
   size_t max_parallel = std::max<size_t>(1, im.settings.max_parallel);
+  const scheduler::Amount overhead{scheduler::kFileOverheadBytes, 0};
+  std::weak_ptr<Impl> weak = impl_;
+  pool->on_release([weak] {
+    if (auto im = weak.lock()) im->cv.notify_all();
+  });
 
   std::unique_lock lk(im.mu);
   while (true) {
     bool may_dispatch = !stopped_.load() && !(im.settings.fail_fast && failed_seen);
-    // The per-file overhead must fit in the pool; the next file waits (once reported) if not.
-    auto overhead_fits = [&] {
-      constexpr std::uint64_t kOverhead = 50ull << 20;
-      std::uint64_t pool = im.settings.pool_memory;
-      return pool == 0 || running == 0 || (running + 1) * kOverhead <= pool;
-    };
-    while (may_dispatch && next < files.size() && running < max_parallel && overhead_fits()) {
+    bool blocked = false;
+    while (may_dispatch && next < files.size() && running < max_parallel) {
+      // Host pressure pauses admission, but never while nothing of ours runs: a host that is
+      // busy with other work must not stall the run forever.
+      if (running > 0 && im.settings.psi) {
+        if (im.settings.psi->over_threshold()) {
+          blocked = true;
+          if (blocked_psi != next) {
+            blocked_psi = next;
+            lk.unlock();
+            im.file_blocked(files[next], overhead.memory, overhead.cpus, "psi_pressure");
+            lk.lock();
+          }
+          break;
+        }
+      }
+      auto holder = pool->add_holder(files[next].display);
+      // (A pool smaller than one overhead is refused at startup; never wait for the impossible.)
+      if (overhead.fits_in(pool->total()) && !pool->try_acquire(holder, overhead)) {
+        pool->remove_holder(holder);
+        blocked = true;
+        if (blocked_pool != next) {
+          blocked_pool = next;
+          lk.unlock();
+          im.file_blocked(files[next], overhead.memory, overhead.cpus, "pool_full");
+          lk.lock();
+        }
+        break;
+      }
       auto slot = std::make_unique<Slot>();
       slot->file = files[next];
+      slot->holder = holder;
       Slot* sp = slot.get();
       im.slots_by_file[&sp->file] = sp;
       im.slots.push_back(std::move(slot));
@@ -162,22 +200,22 @@ SuiteOutcome Suite::run(const std::vector<TestFile>& files,
       running_files_.store(running);
       lk.unlock();
       im.file_started(sp->file);
+      FileRunSettings mine = fs;
+      mine.pool_holder = holder;
       // The thread holds the Impl alive: an abandoned runner may outlive this call.
-      sp->thread = std::thread([impl = impl_, sp, fs] {
-        auto out = run_file(sp->file, fs, sp->interrupt, [impl, sp] { impl->abandon(sp); });
+      sp->thread = std::thread([impl = impl_, sp, mine] {
+        auto out = run_file(sp->file, mine, sp->interrupt, [impl, sp] { impl->abandon(sp); });
+        impl->settings.pool->remove_holder(sp->holder);  // the overhead and anything left
         impl->deliver(sp, std::move(out));
       });
       lk.lock();
     }
-    if (may_dispatch && next < files.size() && running < max_parallel && !overhead_fits() &&
-        blocked_reported != next) {
-      blocked_reported = next;
-      lk.unlock();
-      im.file_blocked(files[next], 50ull << 20, 0, "pool_full");
-      lk.lock();
-    }
-    if (running == 0) break;
-    im.cv.wait(lk, [&] { return !im.completed.empty(); });
+    if (running == 0 && !(blocked && may_dispatch)) break;
+    // Blocked admission is retried every 200 ms (PSI) or when the pool releases something.
+    if (blocked)
+      im.cv.wait_for(lk, std::chrono::milliseconds(200), [&] { return !im.completed.empty(); });
+    else
+      im.cv.wait(lk, [&] { return !im.completed.empty(); });
     while (!im.completed.empty()) {
       FileRunOutput out = std::move(im.completed.front());
       im.completed.pop_front();

@@ -1,6 +1,7 @@
-// Runs a set of files in parallel (each on its own thread, at most `max_parallel` at once) and
-// hands results to the caller in completion order. Ctrl-C and --fail-fast stop dispatch.
-// The resource pool of the scheduler issue replaces the plain parallelism bound.
+// Runs a set of files in parallel and hands results to the caller in completion order
+// (REFERENCE §10.5). A file is admitted when its per-file overhead fits in the pool, at most
+// `max_parallel` run at once (one runner thread each, started at admission), and admission
+// pauses while host pressure (PSI) is high. Ctrl-C and --fail-fast stop dispatch.
 #pragma once
 
 #include <atomic>
@@ -12,14 +13,18 @@
 #include <vector>
 
 #include "runner/file_runner.hpp"
+#include "scheduler/pool.hpp"
+#include "scheduler/psi.hpp"
 
 namespace provium::runner {
 
 struct SuiteSettings {
   FileRunSettings file;        // watchdog/observer filled by the suite when null
   size_t max_parallel = 1;
-  /// Pool memory (REFERENCE §10.2): each running file holds a 50 MiB overhead; 0 = unbounded.
-  std::uint64_t pool_memory = 0;
+  /// The run's pool: each running file holds the per-file overhead, its VMs their charges.
+  /// Null: an unbounded pool is made.
+  std::shared_ptr<scheduler::Pool> pool;
+  scheduler::PsiMonitor* psi = nullptr;  // null or unavailable: no pressure throttling
   bool fail_fast = false;
 };
 
@@ -44,7 +49,7 @@ class Suite {
   /// True when some runner thread was abandoned (still running detached): the process must
   /// end with _exit rather than run static destructors under it.
   bool abandoned_any() const;
-  /// Files running right now (for pool_state).
+  /// Files running right now.
   size_t running_files() const { return running_files_.load(); }
 
  private:

@@ -42,6 +42,19 @@ void Watchdog::clear_test_deadline(Handle h) {
   if (k == InterruptKind::None || k == InterruptKind::TestTimeout) h->raised_at.reset();
 }
 
+void Watchdog::begin_wait(Handle h) {
+  std::lock_guard lk(mu_);
+  if (h->waiting++ == 0) h->wait_started = Clock::now();
+}
+
+void Watchdog::end_wait(Handle h) {
+  std::lock_guard lk(mu_);
+  if (h->waiting == 0 || --h->waiting > 0) return;
+  auto waited = Clock::now() - h->wait_started;
+  if (h->file_deadline) *h->file_deadline += waited;
+  if (h->test_deadline) *h->test_deadline += waited;
+}
+
 void Watchdog::interrupt_all(InterruptKind kind, const std::string& message) {
   std::lock_guard lk(mu_);
   for (auto& e : entries_) {
@@ -57,7 +70,9 @@ void Watchdog::loop() {
     auto now = Clock::now();
     std::vector<std::function<void()>> stuck;
     for (auto& e : entries_) {
-      if (e.file_deadline && now >= *e.file_deadline &&
+      if (e.waiting > 0) {
+        // Parked in the pool: deadlines stand still, but a raised interrupt still escalates.
+      } else if (e.file_deadline && now >= *e.file_deadline &&
           e.interrupt->kind() != InterruptKind::FileTimeout &&
           e.interrupt->kind() != InterruptKind::RunStopped) {
         e.interrupt->raise(InterruptKind::FileTimeout, e.file_message);

@@ -35,6 +35,11 @@ class Watchdog {
   /// The current test finished: its deadline no longer applies and a pending test interrupt is
   /// considered honoured.
   void clear_test_deadline(Handle h);
+  /// Time the file spends parked in the pool (claim, boot, fixture build lock) is not charged
+  /// to its deadlines (REFERENCE §10.7): between begin_wait and end_wait no deadline fires,
+  /// and end_wait moves the file and test deadlines later by the time waited. Nests.
+  void begin_wait(Handle h);
+  void end_wait(Handle h);
   /// Raises `kind` on every registered file (Ctrl-C).
   void interrupt_all(InterruptKind kind, const std::string& message);
 
@@ -47,6 +52,8 @@ class Watchdog {
     std::optional<Clock::time_point> raised_at;
     bool stuck_reported = false;
     std::function<void()> on_stuck;
+    int waiting = 0;  // begin_wait depth
+    Clock::time_point wait_started{};
   };
 
  private:

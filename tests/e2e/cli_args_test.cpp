@@ -186,7 +186,7 @@ TEST(CliArgs, MemGoodSizesAreAccepted) {
   Project p;
   write_passing(p);
   // <integer>[K|M|G|T], case-insensitive, optional trailing B/iB (REFERENCE §4.8).
-  for (const char* size : {"4G", "512M", "1024k", "2g", "1073741824", "4GiB", "512MB", "1t"}) {
+  for (const char* size : {"4G", "512M", "102400k", "2g", "1073741824", "4GiB", "512MB", "1t"}) {
     auto r = suite(p, {"tests", "--mem", size});
     EXPECT_EQ(r.exit_code, 0) << size << ": " << r.err;
   }
