@@ -93,6 +93,7 @@ void Account::release_claim() {
     if (claim_released_ || !claim_) return;
     claim_released_ = true;
     c = claim_;
+    claim_.reset();  // anything reserved after the file's end draws from the pool again
   }
   pool_->release(holder_, *c);
 }

@@ -128,6 +128,17 @@ Pool::Outcome Pool::acquire(HolderId id, const Amount& amount, const std::string
     return amount.fits_in(free);
   };
   if (!fits()) {
+    // The file's own holdings never come back while it waits: beyond total - held, never.
+    if (!(amount + it->second.held).fits_in(total_)) {
+      Amount room = total_;
+      room -= it->second.held;
+      out.error = fmt::format(
+          "{} needs {} but the file already holds {} of the pool's {}, so at most {} can ever "
+          "be granted to it; shut down VMs the file no longer needs first, or raise --mem / "
+          "--cpus",
+          what, describe(amount), describe(it->second.held), describe(total_), describe(room));
+      return out;
+    }
     if (auto dl = deadlock_locked(id, amount, what)) {
       out.error = *dl;
       return out;
@@ -140,22 +151,32 @@ Pool::Outcome Pool::acquire(HolderId id, const Amount& amount, const std::string
       lk.lock();
     }
     auto started = std::chrono::steady_clock::now();
+    auto give_up = [&](std::string why) {
+      if (auto h = holders_.find(id); h != holders_.end()) h->second.parked.reset();
+      out.error = std::move(why);
+      out.waited = std::chrono::steady_clock::now() - started;
+      return out;
+    };
     while (!fits()) {
       cv_.wait_for(lk, std::chrono::milliseconds(50));
+      if (holders_.find(id) == holders_.end())
+        return give_up(fmt::format("{}: the file's pool account was closed", what));
+      // What was free enough to wait for can stop being so (the holder that would have
+      // released has left): parked requests re-check the rule under the lock, and the first
+      // to see the deadlock un-parks, so the others see a holder that will release.
+      if (!fits())
+        if (auto dl = deadlock_locked(id, amount, what)) return give_up(*dl);
       if (cancelled) {
         lk.unlock();
         auto why = cancelled();
         lk.lock();
-        if (why) {
-          holders_[id].parked.reset();
-          out.error = *why;
-          out.waited = std::chrono::steady_clock::now() - started;
-          return out;
-        }
+        if (why) return give_up(*why);
       }
     }
     out.waited = std::chrono::steady_clock::now() - started;
     it = holders_.find(id);
+    if (it == holders_.end())
+      return give_up(fmt::format("{}: the file's pool account was closed", what));
     it->second.parked.reset();
   }
   it->second.held += amount;
