@@ -19,9 +19,23 @@ extern char** environ;
 namespace provium::e2e {
 namespace {
 
+// A host without pressure: ctest runs suites side by side, and the load they make would pause
+// dispatch (PSI) in the suites that test parallel files. PSI itself is tested by pointing
+// PROVIUM_PSI_ROOT elsewhere.
+fs::path calm_psi_dir(const fs::path& home) {
+  fs::path dir = home / ".calm-psi";
+  if (!fs::exists(dir / "memory")) {
+    fs::create_directories(dir);
+    for (const char* f : {"cpu", "memory"})
+      std::ofstream(dir / f) << "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n";
+  }
+  return dir;
+}
+
 std::vector<std::string> build_env(const fs::path& home,
                                    const std::map<std::string, std::optional<std::string>>& extra) {
   std::map<std::string, std::optional<std::string>> vars = {
+      {"PROVIUM_PSI_ROOT", calm_psi_dir(home).string()},
       {"HOME", home.string()},
       {"PROVIUM_RERUN_STATE", (home / "rerun.json").string()},
       {"XDG_CACHE_HOME", (home / ".cache").string()},

@@ -21,6 +21,7 @@ TEST(QemuScheduler, FourFilesNeedingOneVmEachRunTwoAtATimeInAPoolForTwo) {
   local vm = provium:vm("v{}", "linux", {{memory = "256M"}})
   vm:boot()
   t:assert_eq(vm:run("echo ok").stdout, "ok\n")
+  _provium_sleep(3) -- keep it alive: two files' VMs surely overlap, even on a loaded host
 end)
 )lua",
                                                         i));

@@ -15,7 +15,12 @@ inline std::string linux_profile_toml() {
          "cmdline = \"quiet loglevel=3 panic=-1 cryptomgr.notests console=ttyS0\"\n";
 }
 
+// The QEMU suites boot up to four 1-vCPU guests at once to test labs, fixtures and restores; on a
+// 2-core machine the default pool (--cpus = online CPUs) would refuse that as "exceeds pool
+// total", so they declare the overcommit they need. Pool behaviour itself is tested with
+// explicit flags (qemu_scheduler_test.cpp, scheduler_test.cpp).
 inline RunOutput run_qemu(const Project& p, std::vector<std::string> args, int limit_s = 240) {
+  args.insert(args.begin(), {"--cpu-overcommit", "4"});
   return p.run(args, {{"PROVIUM_BUILD_DIR", PROVIUM_GUEST_CACHE}}, std::chrono::seconds(limit_s));
 }
 

@@ -9,27 +9,14 @@
 #include <thread>
 
 #include "scheduler/account.hpp"
+#include "scheduler_test_util.hpp"
 
 namespace provium::scheduler {
 namespace {
 
 using namespace std::chrono_literals;
 
-constexpr std::uint64_t kMiB = 1ull << 20;
-const Amount kVm = vm_charge(512 * kMiB, 1);  // 612 MiB + 1 vCPU
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
-
-// Ends a parked request after a few seconds so a broken grant fails the test, not hangs it.
-std::function<std::optional<std::string>()> give_up_after(std::chrono::seconds limit) {
-  auto until = std::chrono::steady_clock::now() + limit;
-  return [until]() -> std::optional<std::string> {
-    if (std::chrono::steady_clock::now() >= until) return "test guard: still parked";
-    return std::nullopt;
-  };
-}
+using namespace test_util;
 
 std::shared_ptr<Account> make_account(const std::shared_ptr<Pool>& pool,
                                       Account::Hooks hooks = {}) {

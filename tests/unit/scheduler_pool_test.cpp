@@ -8,30 +8,14 @@
 #include <thread>
 
 #include "scheduler/pool.hpp"
+#include "scheduler_test_util.hpp"
 
 namespace provium::scheduler {
 namespace {
 
 using namespace std::chrono_literals;
 
-constexpr std::uint64_t kMiB = 1ull << 20;
-const Amount kVm = vm_charge(512 * kMiB, 1);  // 612 MiB + 1 vCPU
-
-// Threads are std::jthread so a failed ASSERT that returns early still joins them.
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
-
-// A `cancelled` callback that ends a parked request after a few seconds, so a broken grant or
-// deadlock rule fails the test instead of hanging it.
-std::function<std::optional<std::string>()> give_up_after(std::chrono::seconds limit) {
-  auto until = std::chrono::steady_clock::now() + limit;
-  return [until]() -> std::optional<std::string> {
-    if (std::chrono::steady_clock::now() >= until) return "test guard: still parked";
-    return std::nullopt;
-  };
-}
+using namespace test_util;
 
 TEST(SchedulerPool, AmountSubtractionSaturatesAtZero) {
   Amount a{100, 2};
