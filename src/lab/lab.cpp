@@ -88,4 +88,9 @@ std::vector<std::string> Lab::sub_lab_names() const {
   return out;
 }
 
+std::shared_ptr<net::Bridge> Lab::find_bridge(const std::string& name) const {
+  if (auto it = bridges_.find(name); it != bridges_.end()) return it->second;
+  return parent_ ? parent_->find_bridge(name) : nullptr;
+}
+
 }  // namespace provium::lab

@@ -1,6 +1,6 @@
 // The lab graph (REFERENCE §5.1): a named set of VMs and sub-labs. The file's root lab is
 // "provium"; a test body runs in a test-scope lab "test:<name>" whose lookups fall through to
-// the root; sub-labs never fall through. Bridges join this graph with the networking work.
+// the root; sub-labs never fall through. Bridges are looked up the same way.
 #pragma once
 
 #include <map>
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "lab/vm.hpp"
+#include "net/bridge.hpp"
 
 namespace provium::lab {
 
@@ -37,6 +38,12 @@ class Lab {
   /// Graph-only removal: VM first, then sub-lab. Returns false when nothing had that name.
   bool remove(const std::string& name);
 
+  /// Bridges of this lab by name (REFERENCE §5.13).
+  std::shared_ptr<net::Bridge> find_bridge(const std::string& name) const;
+  void add_bridge(std::shared_ptr<net::Bridge> b) { bridges_[b->name()] = std::move(b); }
+  void remove_bridge(const std::string& name) { bridges_.erase(name); }
+  const std::map<std::string, std::shared_ptr<net::Bridge>>& bridges() const { return bridges_; }
+
   const std::vector<std::shared_ptr<Vm>>& vms() const { return vms_; }
   const std::vector<std::shared_ptr<Lab>>& sub_labs() const { return sub_labs_; }
   std::vector<std::string> vm_names() const;
@@ -47,6 +54,7 @@ class Lab {
   std::shared_ptr<Lab> parent_;
   std::vector<std::shared_ptr<Vm>> vms_;
   std::vector<std::shared_ptr<Lab>> sub_labs_;
+  std::map<std::string, std::shared_ptr<net::Bridge>> bridges_;
   int anon_counter_ = 0;
 };
 

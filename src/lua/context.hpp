@@ -14,6 +14,7 @@
 #include "config/config.hpp"
 #include "events/bus.hpp"
 #include "lab/lab.hpp"
+#include "net/file_network.hpp"
 #include "runner/interrupt.hpp"
 #include "scheduler/account.hpp"
 #include "vmm/backend.hpp"
@@ -33,6 +34,7 @@ struct FileContext {
   std::string file;      // path as reported (display path)
   std::string abs_path;  // absolute path of the test file
   std::shared_ptr<lab::Lab> root_lab;
+  net::FileNetwork network;  // the file's network namespace and bridges (made on first use)
 
   bool in_test = false;
   std::shared_ptr<scheduler::Account> account;  // null: no pool (REPL, fixture build, list)

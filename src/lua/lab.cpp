@@ -11,6 +11,7 @@
 #include "lua/bindings.hpp"
 #include "lua/context.hpp"
 #include "lua/lab_vm.hpp"
+#include "lua/net_objects.hpp"
 #include "lua/support.hpp"
 #include "util/duration.hpp"
 
@@ -50,12 +51,6 @@ int lab_sub_lab_names(lua_State* L) {
   push_names(L, check_lab(L, "lab:sub_lab_names")->sub_lab_names());
   return 1;
 }
-int lab_bridge_names(lua_State* L) {
-  check_lab(L, "lab:bridge_names");
-  push_names(L, {});
-  return 1;
-}
-
 int lab_members(lua_State* L) {
   auto& lab = check_lab(L, "lab:members");
   lua_newtable(L);
@@ -178,7 +173,9 @@ int lab_boot(lua_State* L) {
   std::string charge_err;
   try {
     charge_vms(ctx, vms, reqs, "booting");
+    for (std::size_t i = 0; i < vms.size(); ++i) prepare_nics(ctx, vms[i], reqs[i]);
   } catch (const std::exception& e) {
+    for (auto& vm : vms) vm->shutdown();  // returns the charges taken above
     charge_err = e.what();
   }
   if (!charge_err.empty()) raise(L, "lab:boot: " + charge_err);
@@ -199,6 +196,15 @@ int lab_boot(lua_State* L) {
   std::string err;
   for (auto& b : boots)
     if (auto e = b.get(); !e.empty() && err.empty()) err = e;
+  if (err.empty())
+    for (auto& vm : vms) {
+      try {
+        configure_guest_nics(L, vm);
+      } catch (const std::exception& e) {
+        err = e.what();
+        break;
+      }
+    }
   if (!err.empty()) {
     for (auto& vm : vms)
       if (vm->machine()) vm->shutdown();
@@ -294,14 +300,6 @@ int lab_depends_on_file(lua_State* L) {
   return 0;  // a static cache-key marker read by the fixture scanner; nothing to do at run time
 }
 
-int lab_not_yet(lua_State* L) {
-  const char* what = lua_tostring(L, lua_upvalueindex(1));
-  if (context(L).listing) {
-    return 0;
-  }
-  raise(L, fmt::format("{}: not supported by this build of provium yet", what));
-}
-
 // lab:pack / lab:unpack forward to string.pack / string.unpack without `self`.
 int lab_forward_string(lua_State* L) {
   const char* fn = lua_tostring(L, lua_upvalueindex(1));
@@ -377,7 +375,6 @@ void register_lab(lua_State* L) {
                                      {"remove", guarded<lab_remove>},
                                      {"members", guarded<lab_members>},
                                      {"vm_names", guarded<lab_vm_names>},
-                                     {"bridge_names", guarded<lab_bridge_names>},
                                      {"sub_lab_names", guarded<lab_sub_lab_names>},
                                      {"name", guarded<lab_name>},
                                      {"boot", guarded<lab_boot>},
@@ -395,12 +392,7 @@ void register_lab(lua_State* L) {
     lua_pushcclosure(L, lab_forward_string, 1);
     lua_setfield(L, -2, fn);
   }
-  // Parts of the API whose subsystems are not built yet fail with a clear message.
-  for (const char* fn : {"bridge"}) {
-    lua_pushstring(L, fmt::format("lab:{}", fn).c_str());
-    lua_pushcclosure(L, lab_not_yet, 1);
-    lua_setfield(L, -2, fn);
-  }
+  register_lab_bridges(L, -1);
   register_lab_snapshot(L, -1);
   register_lab_fixtures(L, -1);
   lua_setfield(L, -2, "__methods");

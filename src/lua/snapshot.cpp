@@ -11,6 +11,7 @@
 #include "lab/vm.hpp"
 #include "lua/context.hpp"
 #include "lua/lab_vm.hpp"
+#include "lua/net_objects.hpp"
 #include "lua/support.hpp"
 
 namespace provium::lua {
@@ -81,6 +82,7 @@ int vm_restore(lua_State* L) {
   std::string err;
   try {
     charge_vm(ctx, vm, req, "restoring");
+    prepare_nics(ctx, vm, req);  // the same TAPs again: the guest keeps its addresses
     vm->restore(ctx.backend, std::move(req), path);
   } catch (const std::exception& e) {
     err = e.what();

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "lua/bindings.hpp"
+#include "lua/net_objects.hpp"
 #include "lua/guest.hpp"
 #include "lua/lab_vm.hpp"
 #include "lua/support.hpp"
@@ -81,6 +82,8 @@ FileState::FileState(FileContext* ctx, const std::vector<std::string>& roots) {
   register_framework(L_);
   register_lab(L_);
   register_vm(L_);
+  register_bridge(L_);
+  register_capture(L_);
   register_guest_objects(L_);
   lua_pushstring(L_, ctx->abs_path.c_str());
   lua_setglobal(L_, "_PROVIUM_SOURCE_PATH");

@@ -9,6 +9,7 @@
 #include "lua/context.hpp"
 #include "lua/convert.hpp"
 #include "lua/lab_vm.hpp"
+#include "lua/net_objects.hpp"
 #include "lua/guest.hpp"
 #include "fixture/service.hpp"
 #include "lua/support.hpp"
@@ -188,11 +189,21 @@ void boot_vm(lua_State* L, const VmPtr& vm, int opts_idx) {
   std::uint64_t memory = req.memory_bytes;
   try {
     charge_vm(ctx, vm, req, "booting");
+    prepare_nics(ctx, vm, req);
     vm->boot(ctx.backend, std::move(req));
   } catch (const std::exception& e) {
     err = e.what();
   }
   if (err.empty()) {
+    try {
+      configure_guest_nics(L, vm);
+    } catch (const std::exception& e) {
+      err = e.what();
+    }
+    if (!err.empty()) {
+      vm->shutdown();
+      raise(L, fmt::format("vm:boot: {}", err));
+    }
     record_profile(ctx, vm->profile());
     emit_vm_spawned(L, vm, memory);
     return;
@@ -264,6 +275,7 @@ void register_vm(lua_State* L) {
   register_vm_lifecycle(L, -1);
   register_console(L, -1);
   register_guest_raw(L, -1);
+  register_nic(L, -1);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, guarded<vm_tostring>);
   lua_setfield(L, -2, "__tostring");

@@ -16,6 +16,14 @@ namespace provium::vmm {
 
 /// Everything a backend needs to start one guest: the profile and the merged creation + boot
 /// options (boot-time values override creation-time ones per field, REFERENCE §5.2).
+/// One guest NIC on a lab bridge (REFERENCE §9): QEMU gets the TAP descriptor, the local
+/// backend gets nothing here (its veth end is moved into the sandbox after boot).
+struct NicSpec {
+  std::string id;   // netdev id, "nic0", "nic1", ... in guest order (eth0, eth1, ...)
+  std::string mac;
+  int tap_fd = -1;  // owned by the bridge; inherited by QEMU under the same number
+};
+
 struct BootRequest {
   std::string file;      // test file (root-relative), for names and events
   std::string lab;       // owning lab name
@@ -25,6 +33,7 @@ struct BootRequest {
   std::uint32_t cpus = 1;
   events::MetaMap options;  // every other key, as given (kernel_cmdline, files, disks, ...)
   std::optional<double> agent_timeout;  // seconds: boot opt, else profile, else backend default
+  std::vector<NicSpec> nics;            // the VM's bridges, sorted by bridge name
 };
 
 /// A running guest. Destruction must stop it and release every host resource.
@@ -43,6 +52,13 @@ class Machine {
   /// Where the console log and socket are ("" when the backend has none).
   virtual std::string console_log_path() const { return {}; }
   virtual std::string console_socket_path() const { return {}; }
+  /// A process whose network namespace is the guest's (local backend), else -1.
+  virtual int netns_pid() const { return -1; }
+  /// Link state of NIC `id` as the guest sees it (QMP set_link). Default: unsupported.
+  virtual void set_nic_link(const std::string& id, bool up) {
+    (void)id;
+    (void)up;
+  }
 
   // Operations that need a kernel of the machine's own. The defaults refuse with the
   // documented text `<op>: not supported by the <backend> backend`.

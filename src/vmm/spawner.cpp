@@ -41,9 +41,15 @@ namespace {
                 ? devnull
                 : ::open(spec.stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (err < 0) err = devnull;
+  if (spec.netns_fd >= 0 && ::setns(spec.netns_fd, CLONE_NEWNET) != 0) {
+    int e = errno;
+    (void)!::write(report_fd, &e, sizeof e);
+    ::_exit(127);
+  }
+  for (int fd : spec.keep_fds) ::fcntl(fd, F_SETFD, 0);
   ::dup2(in, 0);
-  ::dup2(devnull, 1);
-  ::dup2(err, 2);
+  ::dup2(spec.stdout_fd >= 0 ? spec.stdout_fd : devnull, 1);
+  ::dup2(spec.stderr_fd >= 0 ? spec.stderr_fd : err, 2);
   ::execvp(argv[0], argv);
   int e = errno;
   (void)!::write(report_fd, &e, sizeof e);

@@ -16,6 +16,10 @@ struct SpawnSpec {
   std::vector<std::string> argv;  // argv[0] is looked up on PATH
   std::string stderr_path;        // "" = /dev/null
   int stdin_fd = -1;              // -1 = /dev/null
+  int stdout_fd = -1;             // -1 = /dev/null
+  int stderr_fd = -1;             // >= 0: instead of stderr_path
+  std::vector<int> keep_fds;      // inherited under the same numbers (QEMU's tap fds)
+  int netns_fd = -1;              // >= 0: the child joins this network namespace before exec
   bool die_with_provium = true;   // PR_SET_PDEATHSIG(SIGKILL)
   bool batch_priority = false;    // SCHED_BATCH (failure ignored)
 };

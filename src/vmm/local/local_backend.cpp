@@ -87,6 +87,7 @@ class LocalMachine : public Machine {
  public:
   LocalMachine(pid_t pid, std::uint32_t cid, std::string scratch, std::shared_ptr<client::AgentClient> agent)
       : pid_(pid), cid_(cid), scratch_(std::move(scratch)), agent_(std::move(agent)) {}
+  int netns_pid() const override { return pid_; }  // the sandbox unshared its own netns
   ~LocalMachine() override { shutdown(); }
 
   std::uint32_t cid() const override { return cid_; }

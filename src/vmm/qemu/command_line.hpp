@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "vmm/backend.hpp"
+
 namespace provium::vmm::qemu {
 
 enum class Accel { Kvm, Tcg };
@@ -47,6 +49,7 @@ struct LaunchSpec {
   std::optional<std::uint64_t> rng_seed;
   bool incoming = false;          // restore: -incoming defer
   std::vector<DriveSpec> drives;  // profile disks first, then boot disks
+  std::vector<NicSpec> nics;      // lab bridges, in guest order
 };
 
 std::vector<std::string> qemu_argv(const LaunchSpec& s);

@@ -148,6 +148,7 @@ std::unique_ptr<QemuMachine> launch(LaunchSpec spec, double timeout_s, const std
     ss.argv = qemu_argv(spec);
     ss.stderr_path = scratch + "/qemu.stderr";
     ss.batch_priority = true;
+    for (auto& n : spec.nics) ss.keep_fds.push_back(n.tap_fd);
     pid = spawn_process(ss);
   } catch (...) {
     std::error_code ec;
@@ -248,6 +249,7 @@ class QemuBackend : public Backend {
     for (auto& d : disks)
       spec.drives.push_back(
           {d.id, d.path ? d.path->string() : "", d.readonly, d.scratch.value_or(0)});
+    spec.nics = req.nics;
     return launch(spec, req.agent_timeout.value_or(default_agent_timeout()), "",
                   [&](LaunchSpec& s) {
                     s.initrd = base_initrd(p);
@@ -275,6 +277,16 @@ class QemuBackend : public Backend {
           "snapshot `{}` was taken under {} and cannot be restored under {}", path,
           spec.accel == Accel::Kvm ? "KVM" : "TCG", here == Accel::Kvm ? "KVM" : "TCG"));
     require_readable(spec.kernel, "kernel", req.profile->name);
+    // The saved device model has the NICs the VM had; the VM must still be on those bridges.
+    std::string saved, now;
+    for (auto& n : spec.nics) saved += (saved.empty() ? "" : ", ") + n.mac;
+    for (auto& n : req.nics) now += (now.empty() ? "" : ", ") + n.mac;
+    if (saved != now)
+      throw std::runtime_error(fmt::format(
+          "snapshot `{}` has NICs [{}] but the VM is attached to [{}] now; attach the VM to the "
+          "same bridges it had when the snapshot was taken",
+          path, saved, now));
+    spec.nics = req.nics;
     spec.incoming = true;
     auto m = launch(spec, req.agent_timeout.value_or(default_agent_timeout()), path,
                     [&](LaunchSpec& s) { s.initrd = base_initrd(*req.profile); });

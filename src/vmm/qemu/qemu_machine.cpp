@@ -227,6 +227,9 @@ nlohmann::json QemuMachine::device_model() const {
                       {"cmdline", spec_.cmdline},
                       {"ksm_merge", spec_.ksm_merge},
                       {"drives", drives}};
+  nlohmann::json nics = nlohmann::json::array();
+  for (auto& n : spec_.nics) nics.push_back({{"id", n.id}, {"mac", n.mac}});
+  m["nics"] = nics;
   if (spec_.initial_time) m["initial_time"] = *spec_.initial_time;
   if (spec_.rng_seed) m["rng_seed"] = *spec_.rng_seed;
   return m;
@@ -244,6 +247,8 @@ LaunchSpec spec_from_model(const nlohmann::json& m) {
   s.ksm_merge = m.value("ksm_merge", true);
   if (m.contains("initial_time")) s.initial_time = m["initial_time"].get<std::int64_t>();
   if (m.contains("rng_seed")) s.rng_seed = m["rng_seed"].get<std::uint64_t>();
+  for (auto& n : m.value("nics", nlohmann::json::array()))
+    s.nics.push_back({n.at("id").get<std::string>(), n.at("mac").get<std::string>(), -1});
   for (auto& d : m.value("drives", nlohmann::json::array()))
     s.drives.push_back({d.at("id").get<std::string>(), d.at("file").get<std::string>(),
                         d.value("readonly", false), d.value("scratch_bytes", std::uint64_t{0})});

@@ -33,6 +33,9 @@ class QemuMachine : public Machine {
   std::string console_tail(std::size_t bytes) override;
   std::string console_log_path() const override { return spec_.scratch + "/console.log"; }
   std::string console_socket_path() const override { return spec_.scratch + "/console.sock"; }
+  void set_nic_link(const std::string& id, bool up) override {
+    qmp_.execute("set_link", {{"name", id}, {"up", up}});
+  }
   const char* backend_name() const override { return "qemu"; }
   void snapshot(const std::string& path) override;
   void reset() override;

@@ -1,0 +1,92 @@
+// Wiring a VM's NICs at boot (REFERENCE §9.1): before QEMU starts, every bridge the VM is
+// attached to is realised in the file's namespace with one port for the VM (a TAP whose
+// descriptor QEMU inherits, or a veth pair for a local sandbox); after the agent answers, each
+// NIC gets its address from inside the guest, so tests never configure networking by hand.
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+#include "lua/context.hpp"
+#include "lua/guest.hpp"
+#include "lua/net_objects.hpp"
+#include "proto/protocol.hpp"
+
+namespace provium::lua {
+
+using proto::Value;
+
+namespace {
+
+bool is_local(const FileContext& ctx) {
+  return ctx.backend && std::string(ctx.backend->name()) == "local";
+}
+
+}  // namespace
+
+void prepare_nics(FileContext& ctx, const std::shared_ptr<lab::Vm>& vm, vmm::BootRequest& req) {
+  req.nics.clear();
+  auto bridges = ctx.network.bridges_of(vm.get());
+  if (bridges.empty()) return;
+  const auto& ns = ctx.network.ns();
+  int i = 0;
+  for (auto& b : bridges) {
+    auto* m = b->member(vm.get());
+    vmm::NicSpec nic;
+    nic.id = fmt::format("nic{}", i++);
+    nic.mac = m->mac;
+    if (is_local(ctx)) {
+      b->realise_veth(ns, *m);
+    } else {
+      nic.tap_fd = b->realise_tap(ns, *m);
+    }
+    req.nics.push_back(std::move(nic));
+  }
+}
+
+void configure_guest_nics(lua_State* L, const std::shared_ptr<lab::Vm>& vm) {
+  auto& ctx = context(L);
+  auto bridges = ctx.network.bridges_of(vm.get());
+  if (bridges.empty() || !vm->machine()) return;
+  bool local = is_local(ctx);
+  std::string script = "set -e\n";
+  int i = 0;
+  for (auto& b : bridges) {
+    auto* m = b->member(vm.get());
+    std::string dev = fmt::format("eth{}", i++);
+    if (local) {
+      // The veth end moves from the file's namespace into the sandbox's, then gets its name.
+      ctx.network.ns().check(
+          {"ip", "link", "set", m->peer, "netns", std::to_string(vm->machine()->netns_pid())}, "",
+          fmt::format("vm `{}`: bridge `{}`", vm->name(), b->name()));
+      script += fmt::format("ip link set {} name {}\n", m->peer, dev);
+    } else {
+      // QEMU names NICs in PCI order; find ours by its MAC to be sure.
+      script += fmt::format(
+          "dev=\nfor d in /sys/class/net/*; do [ \"$(cat $d/address)\" = \"{0}\" ] && "
+          "dev=${{d##*/}}; "
+          "done\n[ -n \"$dev\" ] || {{ echo \"no NIC with MAC {0}\" >&2; exit 1; }}\n"
+          "[ \"$dev\" = {1} ] || ip link set \"$dev\" name {1}\n",
+          m->mac, dev);
+    }
+    script += fmt::format("ip link set {} up\n", dev);
+    if (!m->address.empty()) script += fmt::format("ip addr add {}/24 dev {}\n", m->address, dev);
+  }
+  proto::Map args;
+  args["cmd"] = Value{"/bin/sh"};
+  args["args"] = Value{proto::Array{Value{"-c"}, Value{script}}};
+  Value ok = call_op(L, vm->machine()->agent(), "exec", Value{std::move(args)}, "vm:boot: NICs");
+  auto& status = proto::field(ok, "status");
+  auto* kind = proto::field(status, "kind").as_string();
+  auto* code = proto::field(status, "value").as_int();
+  if (!kind || *kind != "exited" || !code || *code != 0) {
+    std::string err = proto::bytes_field(ok, "stderr");
+    while (!err.empty() && err.back() == '\n') err.pop_back();
+    for (auto& c : err)
+      if (c == '\n') c = ' ';
+    throw std::runtime_error(fmt::format(
+        "vm `{}`: configuring its NICs in the guest failed: {} (the guest needs `ip` and `sh`)",
+        vm->name(), err.empty() ? "no error text" : err));
+  }
+}
+
+}  // namespace provium::lua
