@@ -38,6 +38,7 @@ void mutate(lua_State* L, BridgeUd& u, const char* what, F change) {
     auto& ns = context(L).network.ns();
     b.apply_rules(ns);
     b.apply_qdiscs(ns);
+    b.apply_delays();
   } catch (const std::exception& e) {
     err = e.what();
   }
@@ -47,6 +48,7 @@ void mutate(lua_State* L, BridgeUd& u, const char* what, F change) {
     auto& ns = context(L).network.ns();
     b.apply_rules(ns);
     b.apply_qdiscs(ns);
+    b.apply_delays();
   } catch (const std::exception&) {
   }
   raise(L, fmt::format("{}: {} (the bridge's rules are unchanged)", what, err));
@@ -316,10 +318,16 @@ int impair(lua_State* L, Kind kind, const char* what, bool directional_only) {
     auto ft = from_to(L, u, 2, what);
     lua_getfield(L, 2, key);
     if (lua_isnil(L, -1)) raise(L, fmt::format("{}: the table needs `{}` ({})", what, key, unit));
-    double v = check(-1);
+    double v = check(lua_gettop(L));
+    double jitter = -1;
+    if (kind == Kind::Latency) {
+      lua_getfield(L, 2, "jitter");
+      if (!lua_isnil(L, -1)) jitter = number_arg(L, lua_gettop(L), what, "milliseconds of jitter");
+    }
     mutate(L, u, what, [&](net::Bridge& b) {
       auto& imp = b.directional[ft];
       set(imp, v);
+      if (jitter >= 0) imp.jitter_ms = jitter;
       if (imp.empty()) b.directional.erase(ft);  // zero-valued entries are removed
     });
     return 0;
@@ -327,7 +335,14 @@ int impair(lua_State* L, Kind kind, const char* what, bool directional_only) {
   if (directional_only)
     raise(L, fmt::format("{}: expected {{from = vm, to = vm, {} = ...}}", what, key));
   double v = check(2);
-  mutate(L, u, what, [&](net::Bridge& b) { set(b.whole, v); });
+  // add_latency(ms, jitter_ms?): the whole bridge.
+  double jitter = kind == Kind::Latency && !lua_isnoneornil(L, 3)
+                      ? number_arg(L, 3, what, "milliseconds of jitter")
+                      : -1;
+  mutate(L, u, what, [&](net::Bridge& b) {
+    set(b.whole, v);
+    if (jitter >= 0) b.whole.jitter_ms = jitter;
+  });
   return 0;
 }
 

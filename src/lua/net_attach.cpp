@@ -1,7 +1,8 @@
 // Wiring a VM's NICs at boot (REFERENCE §9.1): before QEMU starts, every bridge the VM is
-// attached to is realised in the file's namespace with one port for the VM (a TAP whose
-// descriptor QEMU inherits, or a veth pair for a local sandbox); after the agent answers, each
-// NIC gets its address from inside the guest, so tests never configure networking by hand.
+// attached to is realised in the file's namespace with one port and pump for the VM (QEMU gets
+// a stream socket to the pump, a local sandbox a TAP that moves into its namespace); after the
+// agent answers, each NIC gets its address from inside the guest, so tests never configure
+// networking by hand.
 #include <fmt/format.h>
 
 #include <stdexcept>
@@ -34,11 +35,10 @@ void prepare_nics(FileContext& ctx, const std::shared_ptr<lab::Vm>& vm, vmm::Boo
     vmm::NicSpec nic;
     nic.id = fmt::format("nic{}", i++);
     nic.mac = m->mac;
-    if (is_local(ctx)) {
-      b->realise_veth(ns, *m);
-    } else {
-      nic.tap_fd = b->realise_tap(ns, *m);
-    }
+    if (is_local(ctx))
+      b->realise_for_sandbox(ns, *m);
+    else
+      nic.tap_fd = b->realise_for_qemu(ns, *m);
     req.nics.push_back(std::move(nic));
   }
 }
@@ -54,11 +54,12 @@ void configure_guest_nics(lua_State* L, const std::shared_ptr<lab::Vm>& vm) {
     auto* m = b->member(vm.get());
     std::string dev = fmt::format("eth{}", i++);
     if (local) {
-      // The veth end moves from the file's namespace into the sandbox's, then gets its name.
+      // The guest TAP moves from the file's namespace into the sandbox's (the pump keeps its
+      // descriptor), then gets its guest name.
       ctx.network.ns().check(
-          {"ip", "link", "set", m->peer, "netns", std::to_string(vm->machine()->netns_pid())}, "",
-          fmt::format("vm `{}`: bridge `{}`", vm->name(), b->name()));
-      script += fmt::format("ip link set {} name {}\n", m->peer, dev);
+          {"ip", "link", "set", m->guest_tap, "netns", std::to_string(vm->machine()->netns_pid())},
+          "", fmt::format("vm `{}`: bridge `{}`", vm->name(), b->name()));
+      script += fmt::format("ip link set {} name {}\n", m->guest_tap, dev);
     } else {
       // QEMU names NICs in PCI order; find ours by its MAC to be sure.
       script += fmt::format(

@@ -95,7 +95,7 @@ int nic_link(lua_State* L, bool up, const char* what) {
     else
       m.connected = up;
     auto vm = u.vm.lock();
-    if (vm && vm->machine() && m.tap_fd >= 0) {
+    if (vm && vm->machine() && m.qemu_fd >= 0) {
       // The guest's NIC index is its bridge's position among the VM's bridges.
       auto bridges = ctx.network.bridges_of(vm.get());
       for (size_t i = 0; i < bridges.size(); ++i)

@@ -1,9 +1,12 @@
 #include "net/bridge.hpp"
 
 #include <fmt/format.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <regex>
 #include <stdexcept>
 
@@ -12,7 +15,7 @@
 namespace provium::net {
 namespace {
 
-// The netem parameters for a path that crosses `a` and then `b` (whole bridge + directional).
+// The impairment of a path that crosses `a` and then `b` (whole bridge + directional).
 Impairment combine(const Impairment& a, const Impairment& b) {
   Impairment c;
   c.latency_ms = a.latency_ms + b.latency_ms;
@@ -22,13 +25,6 @@ Impairment combine(const Impairment& a, const Impairment& b) {
   else
     c.bandwidth_bps = a.bandwidth_bps ? a.bandwidth_bps : b.bandwidth_bps;
   return c;
-}
-
-// Loss is an nft rule (see nft_script); only delay needs netem.
-std::string netem_args(const Impairment& i) {
-  std::string s;
-  if (i.latency_ms > 0) s += fmt::format(" delay {}ms", i.latency_ms);
-  return s;
 }
 
 // A tc u32 match on the Ethernet source address: the network header starts after the 14-byte
@@ -41,7 +37,8 @@ std::string u32_src_mac(const std::string& mac) {
                      hex.substr(0, 8), hex.substr(8, 4));
 }
 
-bool needs_qdisc(const Impairment& i) { return i.latency_ms > 0 || i.bandwidth_bps > 0; }
+// Only bandwidth needs a qdisc: loss is an nft rule, delay happens in the pump.
+bool needs_qdisc(const Impairment& i) { return i.bandwidth_bps > 0; }
 
 std::string htb_rate(std::uint64_t bps) {
   if (bps == 0) return "rate 10gbit ceil 10gbit";
@@ -74,7 +71,7 @@ Bridge::Bridge(std::string name, int index, std::optional<std::string> subnet)
 
 Bridge::~Bridge() {
   for (auto& m : members_)
-    if (m.tap_fd >= 0) ::close(m.tap_fd);
+    if (m.qemu_fd >= 0) ::close(m.qemu_fd);
 }
 
 void Bridge::attach(const void* vm, const std::string& name, std::optional<std::string> address) {
@@ -127,10 +124,8 @@ void Bridge::detach(const void* vm, const NetNamespace* ns) {
   auto it = std::find_if(members_.begin(), members_.end(), [&](auto& m) { return m.vm == vm; });
   if (it == members_.end()) return;
   std::string name = it->name;
-  if (it->tap_fd >= 0)
-    ::close(it->tap_fd);  // the TAP goes with its last descriptor
-  else if (ns && realised_)
-    ns->run({"ip", "link", "del", it->port});
+  if (it->qemu_fd >= 0) ::close(it->qemu_fd);
+  it->pump.reset();  // closes both TAPs: a device goes with its last descriptor
   members_.erase(it);
   std::erase_if(blocked, [&](auto& p) { return p.first == name || p.second == name; });
   std::erase_if(directional,
@@ -140,6 +135,7 @@ void Bridge::detach(const void* vm, const NetNamespace* ns) {
     apply_rules(*ns);
     apply_qdiscs(*ns);
   }
+  apply_delays();
 }
 
 bool Bridge::is_blocked(const std::string& from, const std::string& to) const {
@@ -157,42 +153,91 @@ void Bridge::realise(const NetNamespace& ns) {
   apply_rules(ns);
 }
 
-int Bridge::realise_tap(const NetNamespace& ns, Member& m) {
-  realise(ns);
-  if (m.tap_fd >= 0) return m.tap_fd;
-  m.tap_fd = ns.open_tap(m.port);
-  ns.check({"ip", "-batch", "-"},
-           fmt::format("link set {0} address fe:{1} master {2}\nlink set {0} up\n", m.port,
-                       m.mac.substr(3), device()),
-           fmt::format("bridge `{}`: vm `{}`", name_, m.name));
-  apply_rules(ns);
-  apply_qdiscs(ns);
-  if (captures_ > 0) apply_mirror(ns);
-  return m.tap_fd;
+// The member's port: a TAP in the namespace, enslaved, with a host-side MAC of its own (the
+// guest's MAC with a locally administered first byte) so the bridge never sees two owners.
+static int open_port(const NetNamespace& ns, const Bridge::Member& m, const std::string& bridge_dev,
+                     const std::string& bridge_name) {
+  int fd = ns.open_tap(m.port);
+  try {
+    ns.check({"ip", "-batch", "-"},
+             fmt::format("link set {0} address fe:{1} master {2}\nlink set {0} up\n", m.port,
+                         m.mac.substr(3), bridge_dev),
+             fmt::format("bridge `{}`: vm `{}`", bridge_name, m.name));
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  return fd;
 }
 
-void Bridge::realise_veth(const NetNamespace& ns, Member& m) {
+int Bridge::realise_for_qemu(const NetNamespace& ns, Member& m) {
   realise(ns);
-  m.peer = m.port + "g";
-  ns.check({"ip", "-batch", "-"},
-           fmt::format("link add {0} type veth peer name {1}\nlink set {1} address {2}\n"
-                       "link set {0} master {3}\nlink set {0} up\n",
-                       m.port, m.peer, m.mac, device()),
-           fmt::format("bridge `{}`: vm `{}`", name_, m.name));
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    throw std::runtime_error(fmt::format("socketpair: {}", std::strerror(errno)));
+  if (!m.pump) {
+    int port;
+    try {
+      port = open_port(ns, m, device(), name_);
+    } catch (...) {
+      ::close(sv[0]);
+      ::close(sv[1]);
+      throw;
+    }
+    m.pump = std::make_shared<Pump>(port, sv[0], Pump::GuestEnd::Stream);
+    apply_rules(ns);
+    apply_qdiscs(ns);
+    apply_delays();
+    if (captures_ > 0) apply_mirror(ns);
+  } else {
+    m.pump->replace_guest(sv[0]);  // a restore: the new QEMU gets a fresh connection
+  }
+  if (m.qemu_fd >= 0) ::close(m.qemu_fd);
+  m.qemu_fd = sv[1];
+  m.pump->set_connected(m.connected);
+  return m.qemu_fd;
+}
+
+void Bridge::realise_for_sandbox(const NetNamespace& ns, Member& m) {
+  realise(ns);
+  if (m.pump)
+    throw std::runtime_error(
+        fmt::format("vm `{}` already has a port on bridge `{}`", m.name, name_));
+  int port = open_port(ns, m, device(), name_);
+  m.guest_tap = m.port + "g";
+  int guest;
+  try {
+    guest = ns.open_tap(m.guest_tap);
+    ns.check({"ip", "link", "set", m.guest_tap, "address", m.mac}, "",
+             fmt::format("bridge `{}`: vm `{}`", name_, m.name));
+  } catch (...) {
+    ::close(port);
+    throw;
+  }
+  m.pump = std::make_shared<Pump>(port, guest, Pump::GuestEnd::Frames);
   apply_rules(ns);
   apply_qdiscs(ns);
+  apply_delays();
   if (captures_ > 0) apply_mirror(ns);
+}
+
+void Bridge::apply_delays() const {
+  for (auto& m : members_) {
+    if (!m.pump) continue;
+    Delay all{whole.latency_ms, whole.jitter_ms};
+    std::map<Mac, Delay> by_source;
+    for (auto& [k, imp] : directional)
+      if (k.second == m.name && (imp.latency_ms > 0 || imp.jitter_ms > 0))
+        if (auto* from = member_named(k.first))
+          by_source[parse_mac(from->mac)] = {whole.latency_ms + imp.latency_ms,
+                                             std::max(whole.jitter_ms, imp.jitter_ms)};
+    m.pump->set_delays(all, std::move(by_source));
+  }
 }
 
 void Bridge::set_connected(const NetNamespace& ns, Member& m, bool connected) {
-  if (realised_ && has_port(m)) {
-    std::vector<std::string> argv = {"ip", "link", "set", m.port};
-    if (connected)
-      argv.insert(argv.end(), {"master", device(), "up"});
-    else
-      argv.insert(argv.end(), {"nomaster", "down"});
-    ns.check(argv, "", fmt::format("bridge `{}`: vm `{}`", name_, m.name));
-  }
+  (void)ns;
+  if (m.pump) m.pump->set_connected(connected);
   m.connected = connected;
 }
 
@@ -287,17 +332,11 @@ std::string Bridge::tc_batch() const {
     out += fmt::format("qdisc add dev {} root handle 1: htb default 1\n", m.port);
     out += fmt::format("class add dev {} parent 1: classid 1:1 htb {}\n", m.port,
                        htb_rate(whole.bandwidth_bps));
-    if (!netem_args(whole).empty())
-      out += fmt::format("qdisc add dev {} parent 1:1 handle 10: netem{}\n", m.port,
-                         netem_args(whole));
     int k = 0;
     for (auto& [from, imp] : dirs) {
       int cls = 10 + k++;
       out += fmt::format("class add dev {} parent 1: classid 1:{} htb {}\n", m.port, cls,
                          htb_rate(imp.bandwidth_bps));
-      if (!netem_args(imp).empty())
-        out += fmt::format("qdisc add dev {} parent 1:{} handle {}: netem{}\n", m.port, cls,
-                           100 + cls, netem_args(imp));
       // Frames towards this guest from `from` carry its MAC as source.
       out += fmt::format("filter add dev {} parent 1: protocol all prio 1 {} classid 1:{}\n",
                          m.port, u32_src_mac(from->mac), cls);
@@ -315,17 +354,7 @@ void Bridge::apply_qdiscs(const NetNamespace& ns) const {
   if (!del.empty()) ns.run({"tc", "-force", "-batch", "-"}, del);
   std::string add = tc_batch();
   if (add.empty()) return;
-  auto r = ns.run({"tc", "-batch", "-"}, add);
-  if (r.ok()) return;
-  if (r.err.find("qdisc kind is unknown") != std::string::npos)
-    throw std::runtime_error(
-        "latency needs the kernel's netem qdisc (CONFIG_NET_SCH_NETEM), which this host's kernel "
-        "does not have; loss, bandwidth limits and partitions work without it");
-  std::string e = r.err;
-  for (auto& c : e)
-    if (c == '\n') c = ' ';
-  throw std::runtime_error(
-      fmt::format("bridge `{}`: impairments: `tc -batch` failed: {}", name_, e));
+  ns.check({"tc", "-batch", "-"}, add, fmt::format("bridge `{}`: bandwidth", name_));
 }
 
 }  // namespace provium::net

@@ -1,8 +1,8 @@
 // One lab bridge (REFERENCE §9): its graph state (members, partitions, isolation,
 // impairments) and its realisation inside the file's network namespace: a Linux bridge, one
-// TAP (QEMU) or veth (local sandbox) per member, one nft table for partitions and loss (a
-// random draw per frame and path), and tc qdiscs on the receiving ports for bandwidth (HTB)
-// and delay (netem, when the kernel has it). Every rule change replaces the whole nft table in one
+// TAP port per member (fed by the member's pump, net/pump.hpp), one nft table for partitions
+// and loss (a random draw per frame and path), tc HTB on the receiving ports for bandwidth, and
+// delay in the pumps. Every rule change replaces the whole nft table in one
 // transaction and every qdisc change is one `tc -batch`, so there is no instant where the old
 // rules are gone and the new ones are not yet there.
 #pragma once
@@ -16,30 +16,35 @@
 #include <vector>
 
 #include "net/netns.hpp"
+#include "net/pump.hpp"
 
 namespace provium::net {
 
 struct Impairment {
   double latency_ms = 0;
+  double jitter_ms = 0;
   double drop_pct = 0;
   std::uint64_t bandwidth_bps = 0;  // 0 = unlimited
-  bool empty() const { return latency_ms == 0 && drop_pct == 0 && bandwidth_bps == 0; }
+  bool empty() const {
+    return latency_ms == 0 && jitter_ms == 0 && drop_pct == 0 && bandwidth_bps == 0;
+  }
 };
 
 class Bridge {
  public:
   struct Member {
-    const void* vm = nullptr;  // identity of the lab VM (names repeat across labs)
-    std::string name;          // VM name, for messages and rules
-    std::string mac;           // deterministic: from the bridge and VM names
-    std::string address;       // IPv4 without prefix; "" = the test manages addressing
-    std::string port;          // host-side device in the namespace (TAP or veth end)
-    std::string peer;          // local backend: the veth end that moves into the sandbox
-    int tap_fd = -1;           // QEMU: owned here, so the TAP outlives QEMU restarts
-    bool connected = true;     // nic:disconnect() takes the port off the bridge
+    const void* vm = nullptr;    // identity of the lab VM (names repeat across labs)
+    std::string name;            // VM name, for messages and rules
+    std::string mac;             // deterministic: from the bridge and VM names
+    std::string address;         // IPv4 without prefix; "" = the test manages addressing
+    std::string port;            // the bridge-side TAP in the namespace
+    std::string guest_tap;       // local backend: the TAP that moves into the sandbox
+    int qemu_fd = -1;            // QEMU: our copy of the socket end QEMU inherits
+    std::shared_ptr<Pump> pump;  // carries frames between the guest end and the port
+    bool connected = true;       // nic:disconnect()
   };
   /// True once the member's port exists in the namespace (its VM booted).
-  static bool has_port(const Member& m) { return m.tap_fd >= 0 || !m.peer.empty(); }
+  static bool has_port(const Member& m) { return m.pump != nullptr; }
 
   /// `index` numbers the file's bridges (device `pvbr<index>`, subnet 10.213.<index>.0/24
   /// unless `subnet` names a /24 as "a.b.c.0/24").
@@ -72,10 +77,14 @@ class Bridge {
   bool realised() const { return realised_; }
   /// Creates the bridge device in `ns` (once).
   void realise(const NetNamespace& ns);
-  /// QEMU: a TAP for `m`, enslaved and up; returns its descriptor (kept by the member).
-  int realise_tap(const NetNamespace& ns, Member& m);
-  /// Local backend: a veth pair whose `port` end is enslaved; `peer` is moved by the caller.
-  void realise_veth(const NetNamespace& ns, Member& m);
+  /// QEMU: the member's port and pump, and a fresh stream socket for this QEMU process
+  /// (`-netdev socket,fd=`); returns QEMU's end.
+  int realise_for_qemu(const NetNamespace& ns, Member& m);
+  /// Local backend: the port, pump and a guest TAP (`guest_tap`) the caller moves into the
+  /// sandbox's namespace.
+  void realise_for_sandbox(const NetNamespace& ns, Member& m);
+  /// Hands each member's pump its delays (whole bridge and directional latency, jitter).
+  void apply_delays() const;
   /// Replaces the bridge's nft table with the current partitions in one transaction.
   void apply_rules(const NetNamespace& ns) const;
   /// Replaces every member port's root qdisc with the current impairments in one batch.

@@ -16,12 +16,12 @@ namespace provium::vmm {
 
 /// Everything a backend needs to start one guest: the profile and the merged creation + boot
 /// options (boot-time values override creation-time ones per field, REFERENCE §5.2).
-/// One guest NIC on a lab bridge (REFERENCE §9): QEMU gets the TAP descriptor, the local
-/// backend gets nothing here (its veth end is moved into the sandbox after boot).
+/// One guest NIC on a lab bridge (REFERENCE §9): QEMU gets a stream socket to the NIC's pump
+/// (`-netdev socket,fd=`); the local backend gets nothing here (its TAP moves in after boot).
 struct NicSpec {
   std::string id;   // netdev id, "nic0", "nic1", ... in guest order (eth0, eth1, ...)
   std::string mac;
-  int tap_fd = -1;  // owned by the bridge; inherited by QEMU under the same number
+  int tap_fd = -1;  // QEMU's end of the pump socket, owned by the bridge; inherited as is
 };
 
 struct BootRequest {

@@ -133,11 +133,11 @@ std::vector<std::string> qemu_argv(const LaunchSpec& s) {
                                    d.readonly ? ",readonly=on" : ""),
                        "-device", fmt::format("virtio-blk-pci,drive={}", d.id)});
   }
-  // Lab NICs: the TAP was opened by provium inside the file's network namespace and is
-  // inherited under the same descriptor number (opened without a vnet header; QEMU probes it).
+  // Lab NICs: a stream socket to provium's pump for the NIC (frames as length + bytes), which
+  // carries them to the bridge port in the file's network namespace.
   for (auto& n : s.nics)
-    a.insert(a.end(), {"-netdev", fmt::format("tap,id={},fd={}", n.id, n.tap_fd),
-                       "-device", fmt::format("virtio-net-pci,netdev={0},mac={1},id={0}-dev", n.id, n.mac)});
+    a.insert(a.end(), {"-netdev", fmt::format("socket,id={},fd={}", n.id, n.tap_fd), "-device",
+                       fmt::format("virtio-net-pci,netdev={0},mac={1},id={0}-dev", n.id, n.mac)});
   return a;
 }
 
