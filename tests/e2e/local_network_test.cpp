@@ -16,7 +16,8 @@ namespace {
 const char* kConfig = "[profiles.host]\nkernel = \"/nonexistent\"\ncmdline = \"console=ttyS0\"\n";
 
 // A UDP exchange with python3 (the sandbox sees the host's root, which has python3 but not
-// necessarily ping): b answers every datagram with its own name and the sender's file tag.
+// necessarily ping): b answers every datagram with its own file's tag, so an answer from the
+// other file's `b` (same name, same address) would show.
 const char* kFileBody = R"lua(
 local lan = provium:bridge("lan")
 local a = provium:vm("a", "host")
@@ -29,9 +30,9 @@ import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 7000))
 while True:
     data, peer = s.recvfrom(2048)
-    s.sendto(b"TAG:" + data, peer)
+    s.sendto(b"FILETAG:" + data, peer)
 ]]
-b:write_file("/tmp/server.py", server)
+b:write_file("/tmp/server.py", (server:gsub("FILETAG", FILE_TAG)))
 b:run_async("python3 /tmp/server.py")
 local function ask(vm, addr, msg)
   local r = vm:run({"python3", "-c", ([[
@@ -52,19 +53,19 @@ end
 test("sandboxes talk over the bridge, by the addresses the API reports", function(t)
   t:assert_eq(A, "10.213.0.2"); t:assert_eq(B, "10.213.0.3")
   t:assert_contains(a:run("ip -4 addr show eth0").stdout, A .. "/24")
-  t:assert_eq(ask(a, B, "TAG"), "TAG:TAG")
+  t:assert_eq(ask(a, B, "TAG"), FILE_TAG .. ":TAG")
 end)
 
 test("partitions and isolation act on the sandboxes' packets", function(t)
   lan:partition(a, b)
   t:assert_eq(ask(a, B, "x"), "timeout")
   lan:unpartition(a, b)
-  t:assert_eq(ask(a, B, "y"), "TAG:y")
+  t:assert_eq(ask(a, B, "y"), FILE_TAG .. ":y")
   lan:isolate(b)
   t:assert(lan:is_isolated(b))
   t:assert_eq(ask(a, B, "z"), "timeout")
   lan:unisolate(b)
-  t:assert_eq(ask(a, B, "w"), "TAG:w")
+  t:assert_eq(ask(a, B, "w"), FILE_TAG .. ":w")
 end)
 
 test("disconnect takes the link down in the sandbox; reconnect brings it back", function(t)
@@ -73,13 +74,13 @@ test("disconnect takes the link down in the sandbox; reconnect brings it back", 
   t:assert_eq(ask(a, B, "d"), "timeout")
   a:nic("lan"):reconnect()
   t:assert_contains(a:run("cat /sys/class/net/eth0/carrier").stdout, "1")
-  t:assert_eq(ask(a, B, "r"), "TAG:r")
+  t:assert_eq(ask(a, B, "r"), FILE_TAG .. ":r")
 end)
 
 test("a latency on the bridge delays the sandboxes' packets", function(t)
   lan:add_latency({from = a, to = b, ms = 300})
   local t0 = _provium_now()
-  t:assert_eq(ask(a, B, "slow"), "TAG:slow")
+  t:assert_eq(ask(a, B, "slow"), FILE_TAG .. ":slow")
   local took = _provium_now() - t0
   lan:reset()
   t:assert(took > 0.3, ("took %.3f s"):format(took))
@@ -88,7 +89,8 @@ end)
 test("this file's tag", function(t)
   -- Each file's server answers only its own file's requests: two files with the same names
   -- would mix these up if they shared a bridge.
-  t:assert_eq(ask(a, B, os.getenv("PROVIUM_E2E_TAG_" .. FILE_TAG)), "TAG:" .. os.getenv("PROVIUM_E2E_TAG_" .. FILE_TAG))
+  local mine = os.getenv("PROVIUM_E2E_TAG_" .. FILE_TAG)
+  t:assert_eq(ask(a, B, mine), FILE_TAG .. ":" .. mine)
 end)
 )lua";
 
