@@ -2,7 +2,8 @@
 // §9.9): a directory with `lab.json` (format_version 1, paths relative to the directory, so it
 // can be moved) and one snapshot file per VM; sub-lab members are named "sub/leaf". Every VM
 // is paused before any is saved, so the set is consistent; restores are additive and roll
-// back every VM they started when one fails. Bridges join the format with the networking work.
+// back every VM they started when one fails. Bridges, their members' addresses, partitions and
+// impairments are saved and re-created too (lab_snapshot_net.cpp).
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -16,7 +17,9 @@
 
 #include "lab/lab.hpp"
 #include "lua/context.hpp"
+#include "lua/lab_snapshot_net.hpp"
 #include "lua/lab_vm.hpp"
+#include "lua/net_objects.hpp"
 #include "lua/support.hpp"
 
 namespace provium::lua {
@@ -74,6 +77,7 @@ int lab_snapshot(lua_State* L) {
   }
   if (running.empty())
     raise(L, fmt::format("lab:snapshot: lab `{}` has no booted VM to save", lab->name()));
+  refuse_live_captures(L, *lab);
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) raise(L, fmt::format("lab:snapshot: cannot create `{}`: {}", dir, ec.message()));
@@ -109,7 +113,10 @@ int lab_snapshot(lua_State* L) {
                    {"snapshot_path", file_name_for(m.path)},
                    {"memory_bytes", m.vm->memory()},
                    {"cpus", m.vm->cpus()}});
-  nlohmann::json doc = {{"format_version", 1}, {"vms", vms}, {"bridges", nlohmann::json::array()}};
+  std::map<const void*, std::string> vm_paths;
+  for (auto& m : running) vm_paths[m.vm.get()] = m.path;
+  nlohmann::json doc = {
+      {"format_version", 1}, {"vms", vms}, {"bridges", bridges_json(*lab, vm_paths)}};
   std::ofstream(fs::path(dir) / "lab.json") << doc.dump(2) << "\n";
   if (explicit_dir) {
     lua_pushstring(L, dir.c_str());
@@ -144,24 +151,28 @@ std::string restore_lab_dir(lua_State* L, const LabPtr& lab, const std::string& 
   if (!in) return (fmt::format("`{}/lab.json`: {}", dir, std::strerror(errno)));
   auto doc = nlohmann::json::parse(in, nullptr, false);
   if (!doc.is_object() || doc.value("format_version", 0) != 1 || !doc.contains("vms"))
-    return (fmt::format("`{}/lab.json` is not a provium lab snapshot (format_version 1)",
-                      dir));
+    return (fmt::format("`{}/lab.json` is not a provium lab snapshot (format_version 1)", dir));
   struct Entry {
     std::string name, profile, file;
     std::uint64_t memory;
     std::uint32_t cpus;
+    std::string path;  // "sub/leaf" as saved
     LabPtr owner;
   };
   std::vector<Entry> entries;
   for (auto& v : doc["vms"]) {
-    Entry e{v.value("vm_name", ""),       v.value("profile", ""),
-            v.value("snapshot_path", ""), v.value("memory_bytes", std::uint64_t{512} << 20),
-            v.value("cpus", 1u),          lab};
+    Entry e{v.value("vm_name", ""),
+            v.value("profile", ""),
+            v.value("snapshot_path", ""),
+            v.value("memory_bytes", std::uint64_t{512} << 20),
+            v.value("cpus", 1u),
+            v.value("vm_name", ""),
+            lab};
     if (e.name.empty() || e.file.empty())
       return (fmt::format("`{}/lab.json`: a VM entry lacks its name or file", dir));
     if (!ctx.config->profiles.count(e.profile))
-      return (fmt::format("vm `{}` needs profile `{}`, which provium.toml does not define",
-                   e.name, e.profile));
+      return (fmt::format("vm `{}` needs profile `{}`, which provium.toml does not define", e.name,
+                          e.profile));
     // "sub/leaf": the leaf goes into (a lookup-or-create of) the sub-lab chain.
     std::string leaf = e.name;
     for (auto slash = leaf.find('/'); slash != std::string::npos; slash = leaf.find('/')) {
@@ -171,8 +182,7 @@ std::string restore_lab_dir(lua_State* L, const LabPtr& lab, const std::string& 
       leaf = leaf.substr(slash + 1);
     }
     if (e.owner->find_vm(leaf))
-      return (fmt::format("a VM named `{}` already exists in lab `{}`", e.name,
-                           e.owner->name()));
+      return (fmt::format("a VM named `{}` already exists in lab `{}`", e.name, e.owner->name()));
     e.name = leaf;
     entries.push_back(std::move(e));
   }
@@ -186,11 +196,18 @@ std::string restore_lab_dir(lua_State* L, const LabPtr& lab, const std::string& 
     lua_pop(L, 1);
     vms.push_back(vm);
   }
+  std::map<std::string, VmPtr> by_path;
+  for (std::size_t i = 0; i < vms.size(); ++i) by_path[entries[i].path] = vms[i];
+  MadeBridges bridges;
   std::vector<vmm::BootRequest> reqs;
   for (auto& vm : vms) reqs.push_back(make_boot_request(L, vm, 0, "lab:restore"));
   try {
+    bridges = restore_bridges(ctx, lab, doc, by_path);
     charge_vms(ctx, vms, reqs, "restoring");
+    for (std::size_t i = 0; i < vms.size(); ++i) prepare_nics(ctx, vms[i], reqs[i]);
   } catch (const std::exception& e) {
+    for (auto& vm : vms) vm->shutdown();
+    for (auto& [owner, b] : bridges) owner->remove_bridge(b->name());
     for (auto& en : entries) en.owner->remove(en.name);
     return e.what();
   }
@@ -212,14 +229,14 @@ std::string restore_lab_dir(lua_State* L, const LabPtr& lab, const std::string& 
       vms[i]->shutdown();
       entries[i].owner->remove(entries[i].name);
     }
-    return err + " (every VM of this restore was shut down again)";
+    for (auto& [owner, b] : bridges) owner->remove_bridge(b->name());
+    return err + " (every VM and bridge of this restore was removed again)";
   }
   for (auto& vm : vms) emit_vm_spawned(L, vm, vm->memory());
   return {};
 }
 
 namespace {
-
 
 LabSnapshotUd& check_labsnap(lua_State* L) {
   return *static_cast<LabSnapshotUd*>(luaL_checkudata(L, 1, kLabSnapshotMeta));

@@ -11,6 +11,7 @@
 
 #include "lua/context.hpp"
 #include "lua/lab_vm.hpp"
+#include "lua/net_objects.hpp"
 #include "lua/support.hpp"
 #include "vmm/spawner.hpp"
 
@@ -90,6 +91,7 @@ std::string restore_reset_baseline(FileContext& ctx, ResetBaseline& b) {
     req.agent_timeout = req.profile->agent_boot_timeout;
     try {
       charge_vm(ctx, vm, req, "restoring");
+      prepare_nics(ctx, vm, req);
       vm->restore(ctx.backend, std::move(req), path);
       emit_vm_spawned(ctx, vm, vm->memory());
     } catch (const std::exception& e) {

@@ -83,7 +83,9 @@ void Bridge::attach(const void* vm, const std::string& name, std::optional<std::
   Member m;
   m.vm = vm;
   m.name = name;
-  m.mac = mac_for(name_ + "#" + std::to_string(index_), name);
+  // From the names only, so a restored copy of a lab (another file, another bridge index) has
+  // the MACs its guests' saved devices and neighbour caches expect.
+  m.mac = mac_for(name_, name);
   if (!address) {
     if (next_host_ > 254) throw std::runtime_error(fmt::format("subnet {} is full", subnet()));
     m.address = fmt::format("{}.{}", prefix_, next_host_++);

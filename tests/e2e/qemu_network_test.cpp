@@ -198,4 +198,43 @@ TEST(QemuNetwork, ThreeGuestsOnABridge) {
   EXPECT_EQ(tables.out.find("provium_"), std::string::npos) << tables.out;
 }
 
+TEST(QemuNetwork, LabSnapshotsKeepBridgesAddressesPartitionsAndImpairments) {
+  Project p;
+  p.write("provium.toml", linux_profile_toml());
+  p.write("snap.test.lua", R"lua(
+local lab = provium:lab("net")
+local lan = lab:bridge("lan", {subnet = "10.9.8.0/24"})
+local a = lab:vm("a", "linux", {memory = "192M"})
+local b = lab:vm("b", "linux", {memory = "192M"})
+lan:attach({a, b})
+lab:boot()
+test("a restored lab talks again, with its rules", function(t)
+  local B = b:nic("lan"):address()
+  t:assert_eq(B, "10.9.8.3")
+  t:assert_contains(a:run("ping -c 1 -W 2 " .. B).stdout, "1 packets received")
+  lan:add_latency(50)
+  lan:partition({from = b, to = a})
+  local snap = lab:snapshot()
+  lab:shutdown()
+  local copy = provium:lab("copy")
+  copy:restore(snap)
+  local clan = copy:bridge("lan")
+  local ca, cb = copy:vm("a"), copy:vm("b")
+  t:assert_eq(clan:subnet(), "10.9.8.0/24")
+  t:assert_eq(clan:latency_ms(), 50)
+  t:assert(clan:is_partitioned(cb, ca), "the directional partition came back")
+  t:assert_eq(cb:nic("lan"):address(), B)
+  t:assert_eq((ca:run("ping -c 2 -W 1 -q " .. B).stdout:match("(%d+) packets received")), "0")
+  clan:unpartition({from = cb, to = ca})
+  local r = ca:run("ping -c 3 -W 2 -q " .. B)
+  t:assert_contains(r.stdout, "3 packets received")
+  local avg = tonumber(r.stdout:match("min/avg/max = [%d.]+/([%d.]+)/"))
+  t:log(("rtt after restore %.1f ms"):format(avg))
+  t:assert(avg > 90, "the 50 ms on each leg came back")
+end)
+)lua");
+  auto r = run_qemu(p, {"-v", "--json", "snap.test.lua"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
 }  // namespace
