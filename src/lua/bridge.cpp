@@ -418,11 +418,25 @@ int bridge_capture(lua_State* L) {
   return 1;
 }
 
-int bridge_uplink(lua_State* L) {
-  check_bridge(L, 1, "bridge:enable_uplink");
-  raise(L,
-        "bridge:enable_uplink: not supported by this build yet (guests can reach each other "
-        "on their bridges, not the host)");
+int bridge_uplink(lua_State* L, bool on, const char* what) {
+  auto& u = self(L, what);
+  auto& net = context(L).network;
+  std::string err;
+  try {
+    std::uint16_t port = on ? net.uplink().port() : 0;
+    u.bridge->set_uplink(net.ns(), on, port);
+  } catch (const std::exception& e) {
+    err = e.what();
+  }
+  if (!err.empty()) raise(L, fmt::format("{}: {}", what, err));
+  return 0;
+}
+int bridge_enable_uplink(lua_State* L) { return bridge_uplink(L, true, "bridge:enable_uplink"); }
+int bridge_disable_uplink(lua_State* L) { return bridge_uplink(L, false, "bridge:disable_uplink"); }
+
+int bridge_gateway(lua_State* L) {
+  lua_pushstring(L, check_bridge(L, 1, "bridge:gateway").bridge->gateway().c_str());
+  return 1;
 }
 
 int bridge_close(lua_State* L) {
@@ -433,6 +447,7 @@ int bridge_close(lua_State* L) {
   if (u.bridge->realised() && ctx.network.has_ns()) {
     // TAPs go with their descriptors (the bridge object's), the bridge device here.
     ctx.network.ns().run({"nft", "delete", "table", "bridge", "provium_" + u.bridge->device()});
+    ctx.network.ns().run({"nft", "delete", "table", "ip", "provium_uplink_" + u.bridge->device()});
     ctx.network.ns().run({"ip", "link", "del", u.bridge->device()});
   }
   if (auto lab = u.lab.lock()) lab->remove_bridge(u.bridge->name());
@@ -548,8 +563,9 @@ void register_bridge(lua_State* L) {
                                {"reset", guarded<bridge_reset>},
                                {"nic", guarded<bridge_nic>},
                                {"capture", guarded<bridge_capture>},
-                               {"enable_uplink", guarded<bridge_uplink>},
-                               {"disable_uplink", guarded<bridge_uplink>},
+                               {"enable_uplink", guarded<bridge_enable_uplink>},
+                               {"disable_uplink", guarded<bridge_disable_uplink>},
+                               {"gateway", guarded<bridge_gateway>},
                                {"close", guarded<bridge_close>},
                                {nullptr, nullptr}};
   new_meta(L, kBridgeMeta, m, bridge_gc, guarded<bridge_tostring>);

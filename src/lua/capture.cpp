@@ -146,7 +146,10 @@ void push_capture(lua_State* L, const std::string& device, const std::string& la
     raise(L, fmt::format("capture: pipe: {}", std::strerror(errno)));
   vmm::SpawnSpec spec;
   // --immediate-mode: every packet is handed over at once (not when a ring block fills).
-  spec.argv = {"tcpdump", "-i", device, "--immediate-mode", "-U", "-n", "-s", "65535", "-w", "-"};
+  // -Z root: no privilege drop, which would clear PR_SET_PDEATHSIG and let tcpdump (and with
+  // it the file's namespace) outlive a killed provium.
+  spec.argv = {"tcpdump", "-i", device, "--immediate-mode", "-U", "-n", "-Z", "root", "-s",
+               "65535",   "-w", "-"};
   spec.stdout_fd = out[1];
   spec.stderr_fd = err[1];
   spec.netns_fd = ctx.network.ns().fd();

@@ -79,7 +79,7 @@ nlohmann::json bridges_json(const lab::Lab& lab,
                    {"jitter_ms", whole["jitter_ms"]},
                    {"drop_rate_pct", whole["drop_rate_pct"]},
                    {"bandwidth_bps", whole["bandwidth_bps"]},
-                   {"uplink", false},
+                   {"uplink", b->uplink()},
                    {"isolated", b->isolated},
                    {"partitions", partitions},
                    {"directional_impairments", dirs},
@@ -129,6 +129,7 @@ MadeBridges restore_bridges(FileContext& ctx, const std::shared_ptr<lab::Lab>& l
       b->whole = impairment_from(jb);
       for (auto& d : jb.value("directional_impairments", nlohmann::json::array()))
         b->directional[{d.value("from", ""), d.value("to", "")}] = impairment_from(d);
+      if (jb.value("uplink", false)) b->set_uplink(ctx.network.ns(), true, ctx.network.uplink().port());
     }
   } catch (...) {
     undo();

@@ -153,6 +153,7 @@ void Bridge::realise(const NetNamespace& ns) {
   ns.check({"ip", "link", "set", device(), "up"}, "", fmt::format("bridge `{}`", name_));
   realised_ = true;
   apply_rules(ns);
+  if (uplink_port_) apply_uplink(ns);
 }
 
 // The member's port: a TAP in the namespace, enslaved, with a host-side MAC of its own (the
@@ -241,6 +242,38 @@ void Bridge::set_connected(const NetNamespace& ns, Member& m, bool connected) {
   (void)ns;
   if (m.pump) m.pump->set_connected(connected);
   m.connected = connected;
+}
+
+std::string Bridge::uplink_script() const {
+  std::string table = fmt::format("provium_uplink_{}", device());
+  std::string body;
+  if (uplink_port_)
+    body = fmt::format(
+        "  chain pre {{\n    type nat hook prerouting priority dstnat; policy accept;\n"
+        "    iifname \"{}\" ip daddr {} meta l4proto tcp redirect to :{}\n  }}\n",
+        device(), gateway(), uplink_port_);
+  return fmt::format("table ip {0}\ndelete table ip {0}\ntable ip {0} {{\n{1}}}\n", table, body);
+}
+
+void Bridge::apply_uplink(const NetNamespace& ns) const {
+  if (!realised_) return;
+  std::string what = fmt::format("bridge `{}`: uplink", name_);
+  if (uplink_port_)
+    ns.check({"ip", "addr", "replace", gateway() + "/24", "dev", device()}, "", what);
+  else
+    ns.run({"ip", "addr", "del", gateway() + "/24", "dev", device()});
+  ns.check({"nft", "-f", "-"}, uplink_script(), what);
+}
+
+void Bridge::set_uplink(const NetNamespace& ns, bool on, std::uint16_t proxy_port) {
+  auto before = uplink_port_;
+  uplink_port_ = on ? proxy_port : 0;
+  try {
+    apply_uplink(ns);
+  } catch (...) {
+    uplink_port_ = before;
+    throw;
+  }
 }
 
 std::string Bridge::mirror_script() const {

@@ -73,6 +73,12 @@ class Bridge {
 
   bool is_blocked(const std::string& from, const std::string& to) const;
 
+  /// Uplink (net/uplink.hpp): TCP to the gateway address reaches the host's loopback on the same
+  /// port. Applied now when realised, else at realisation.
+  void set_uplink(const NetNamespace& ns, bool on, std::uint16_t proxy_port);
+  bool uplink() const { return uplink_port_ != 0; }
+  std::string uplink_script() const;
+
   // Realisation (no-ops until the first member boots).
   bool realised() const { return realised_; }
   /// Creates the bridge device in `ns` (once).
@@ -112,6 +118,8 @@ class Bridge {
   int next_port_ = 0;
   bool realised_ = false;
   int captures_ = 0;
+  std::uint16_t uplink_port_ = 0;  // 0: no uplink
+  void apply_uplink(const NetNamespace& ns) const;
 
   std::string mirror_device() const { return device() + "m"; }
   void apply_mirror(const NetNamespace& ns) const;

@@ -9,6 +9,7 @@
 
 #include "net/bridge.hpp"
 #include "net/netns.hpp"
+#include "net/uplink.hpp"
 
 namespace provium::net {
 
@@ -19,6 +20,11 @@ class FileNetwork {
     return *ns_;
   }
   bool has_ns() const { return ns_ != nullptr; }
+  /// The file's uplink relay (started by the first enable_uplink()).
+  UplinkProxy& uplink() {
+    if (!uplink_) uplink_ = std::make_unique<UplinkProxy>(ns());
+    return *uplink_;
+  }
 
   std::shared_ptr<Bridge> create_bridge(const std::string& name,
                                         std::optional<std::string> subnet) {
@@ -39,6 +45,7 @@ class FileNetwork {
 
  private:
   std::unique_ptr<NetNamespace> ns_;
+  std::unique_ptr<UplinkProxy> uplink_;  // after ns_: stops before the namespace goes
   std::vector<std::weak_ptr<Bridge>> all_;
   int next_index_ = 0;
 };

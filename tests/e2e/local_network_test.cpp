@@ -1,9 +1,13 @@
 // Labs and networking with the local backend (REFERENCE §9, §7.9): sandboxes joined to the
 // file's bridges. Two files that both name bridge `lan` and VMs `a`/`b` run at the same time
 // without seeing each other's traffic; a SIGKILLed provium leaves nothing behind.
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <thread>
 
@@ -158,6 +162,83 @@ end)
       run_program({"/bin/sh", "-c", "ps -eo ppid=,args= | awk '$1 == 1 && /tcpdump -i pvbr/'"},
                   p.dir(), environment_with({}));
   EXPECT_TRUE(td.out.empty()) << "an orphaned tcpdump survived: " << td.out;
+}
+
+// A loopback-only service on the host: answers every connection with a greeting.
+class HostService {
+ public:
+  HostService() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(::listen(fd_, 8), 0);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] {
+      while (true) {
+        int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        const char msg[] = "hello from the host\n";
+        (void)!::write(c, msg, sizeof msg - 1);
+        ::close(c);
+      }
+    });
+  }
+  ~HostService() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+TEST(LocalNetwork, AnUplinkReachesTheHostsLoopbackServicesAndNothingElse) {
+  HostService svc;
+  Project p;
+  p.write("provium.toml", kConfig);
+  p.write("up.test.lua", R"lua(
+local lan = provium:bridge("lan")
+local a = provium:vm("a", "host")
+lan:attach(a)
+provium:boot()
+local function fetch(host, port)
+  local r = a:run({"python3", "-c", ([[
+import socket
+try:
+    s = socket.create_connection(("%s", %s), timeout=2)
+    print(s.recv(100).decode().strip())
+except OSError as e:
+    print("error:", e)
+]]):format(host, port)})
+  return (r.stdout:gsub("%s+$", ""))
+end
+local port = os.getenv("PROVIUM_E2E_PORT")
+test("no uplink: the host is out of reach", function(t)
+  t:assert_contains(fetch(lan:gateway(), port), "error:")
+end)
+test("with an uplink: the gateway's ports are the host's loopback ports", function(t)
+  lan:enable_uplink()
+  t:assert_eq(lan:gateway(), "10.213.0.1")
+  t:assert_eq(fetch(lan:gateway(), port), "hello from the host")
+  -- Nothing beyond the gateway: no route leads out of the file's namespace.
+  t:assert_contains(fetch("192.0.2.1", port), "error:")
+  lan:disable_uplink()
+  t:assert_contains(fetch(lan:gateway(), port), "error:")
+end)
+)lua");
+  auto r = p.run({"--vmm", "local", "--no-preflight", "--no-ksm", "--json", "up.test.lua"},
+                 {{"PROVIUM_E2E_PORT", std::to_string(svc.port())}}, std::chrono::seconds(60));
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto file = file_of(r, "up.test.lua");
+  for (auto& t : file["tests"]) EXPECT_EQ(t["status"], "passed") << t.dump();
 }
 
 }  // namespace

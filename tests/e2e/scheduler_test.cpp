@@ -60,7 +60,13 @@ TEST(Scheduler, TwoFilesEachHoldingOneVmAndWaitingForASecondDeadlockAndExactlyOn
 end)
 )lua",
                                                       f));
-  auto r = p.run(with(kTwoVmPool, {"--json"}), {}, std::chrono::seconds(30));
+  auto r = p.run(with(kTwoVmPool, {"--json", "--save-events", "ev.msgpack"}), {},
+                 std::chrono::seconds(60));
+  if (r.exit_code != 1) {
+    // Seen once under a loaded ctest (no output within 30 s): show how far each file got.
+    for (auto& f : decode_frames(p, "ev.msgpack"))
+      std::cerr << "  event " << f["kind"] << " " << f["payload"].dump() << "\n";
+  }
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   auto files = by_path(r);
   ASSERT_EQ(files.size(), 2u) << r.out;

@@ -15,4 +15,5 @@ TEST(Examples, SuitePasses) {
   EXPECT_NE(r.out.find(" failed, "), std::string::npos);
   EXPECT_NE(r.out.find("PASS examples/05-first-vm.test.lua"), std::string::npos) << r.out << r.err;
   EXPECT_NE(r.out.find("PASS examples/06-fixture.test.lua"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.out.find("PASS examples/07-network.test.lua"), std::string::npos) << r.out << r.err;
 }

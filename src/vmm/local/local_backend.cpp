@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -12,11 +13,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
-#include <mutex>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <stdexcept>
 #include <vector>
 
@@ -46,20 +48,25 @@ std::string agent_path() {
 
 // Runs in the grandchild: PID 1 of the new pid namespace. Builds the copy-on-write root and
 // execs the agent on fd 3. Only async-signal-safe calls plus mount/chroot are used.
-[[noreturn]] void sandbox_init(int sock, int status_fd, const std::string& scratch, const std::string& agent,
-                               const std::string& hostname) {
+[[noreturn]] void sandbox_init(int sock, int status_fd, const std::string& scratch,
+                               const std::string& agent, const std::string& hostname) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) child_fail(status_fd, "make / private");
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+    child_fail(status_fd, "make / private");
   std::string upper = scratch + "/upper", work = scratch + "/work", root = scratch + "/root";
   std::string opts = "lowerdir=/,upperdir=" + upper + ",workdir=" + work;
-  if (::mount("overlay", root.c_str(), "overlay", 0, opts.c_str()) != 0) child_fail(status_fd, "overlayfs over /");
+  if (::mount("overlay", root.c_str(), "overlay", 0, opts.c_str()) != 0)
+    child_fail(status_fd, "overlayfs over /");
   // The guest gets its own /proc (its pid namespace), /dev from the host, and private /tmp, /run.
-  std::string dev = root + "/dev", proc = root + "/proc", sys = root + "/sys", tmp = root + "/tmp", run = root + "/run";
-  if (::mount("/dev", dev.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) child_fail(status_fd, "bind /dev");
+  std::string dev = root + "/dev", proc = root + "/proc", sys = root + "/sys", tmp = root + "/tmp",
+              run = root + "/run";
+  if (::mount("/dev", dev.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
+    child_fail(status_fd, "bind /dev");
   if (::mount("proc", proc.c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
     child_fail(status_fd, "mount /proc");
   ::mount("sysfs", sys.c_str(), "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);  // best effort
-  if (::mount("tmpfs", tmp.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) child_fail(status_fd, "mount /tmp");
+  if (::mount("tmpfs", tmp.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0)
+    child_fail(status_fd, "mount /tmp");
   if (::mount("tmpfs", run.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") != 0)
     child_fail(status_fd, "mount /run");
   // The agent binary may live under a path the private mounts hide (a checkout in /tmp), so it
@@ -70,7 +77,8 @@ std::string agent_path() {
   ::close(placeholder);
   if (::mount(agent.c_str(), agent_inside.c_str(), nullptr, MS_BIND, nullptr) != 0)
     child_fail(status_fd, "bind provium-agent");
-  if (::chdir(root.c_str()) != 0 || ::chroot(".") != 0 || ::chdir("/") != 0) child_fail(status_fd, "chroot");
+  if (::chdir(root.c_str()) != 0 || ::chroot(".") != 0 || ::chdir("/") != 0)
+    child_fail(status_fd, "chroot");
   ::sethostname(hostname.data(), hostname.size());
   if (sock != 3) {
     ::dup2(sock, 3);
@@ -85,7 +93,8 @@ std::string agent_path() {
 
 class LocalMachine : public Machine {
  public:
-  LocalMachine(pid_t pid, std::uint32_t cid, std::string scratch, std::shared_ptr<client::AgentClient> agent)
+  LocalMachine(pid_t pid, std::uint32_t cid, std::string scratch,
+               std::shared_ptr<client::AgentClient> agent)
       : pid_(pid), cid_(cid), scratch_(std::move(scratch)), agent_(std::move(agent)) {}
   int netns_pid() const override { return pid_; }  // the sandbox unshared its own netns
   ~LocalMachine() override { shutdown(); }
@@ -117,7 +126,8 @@ class LocalMachine : public Machine {
   // Every process of the sandbox is in the process group of the intermediate child.
   void signal_all(int sig) {
     if (pid_ > 0 && ::kill(-pid_, sig) != 0)
-      throw std::runtime_error(fmt::format("local: cannot signal the sandbox: {}", std::strerror(errno)));
+      throw std::runtime_error(
+          fmt::format("local: cannot signal the sandbox: {}", std::strerror(errno)));
   }
 
   pid_t pid_;
@@ -148,18 +158,24 @@ class LocalBackend : public Backend {
   std::unique_ptr<Machine> boot(const BootRequest& req) override {
     std::string agent = agent_path();
     if (agent.empty())
-      throw std::runtime_error("local: provium-agent not found beside provium or on PATH; build it (target provium-agent)");
+      throw std::runtime_error(
+          "local: provium-agent not found beside provium or on PATH; build it (target "
+          "provium-agent)");
     const char* tmpdir = std::getenv("TMPDIR");
     static std::once_flag swept;
     std::call_once(swept, [&] { sweep_stale_scratch((tmpdir && *tmpdir) ? tmpdir : "/tmp"); });
     std::uint32_t cid = next_cid++;
-    std::string scratch = fmt::format("{}/provium-local-{}-{}", (tmpdir && *tmpdir) ? tmpdir : "/tmp", ::getpid(), cid);
+    std::string scratch = fmt::format("{}/provium-local-{}-{}",
+                                      (tmpdir && *tmpdir) ? tmpdir : "/tmp", ::getpid(), cid);
     std::error_code ec;
     for (auto d : {"upper", "work", "root"}) fs::create_directories(fs::path(scratch) / d, ec);
-    if (ec) throw std::runtime_error(fmt::format("local: cannot create scratch dir `{}`: {}", scratch, ec.message()));
+    if (ec)
+      throw std::runtime_error(
+          fmt::format("local: cannot create scratch dir `{}`: {}", scratch, ec.message()));
 
     int sv[2], status[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0 || ::pipe2(status, O_CLOEXEC) != 0)
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0 ||
+        ::pipe2(status, O_CLOEXEC) != 0)
       throw std::runtime_error(fmt::format("local: socketpair: {}", std::strerror(errno)));
     std::string hostname = req.vm_name.substr(0, 63);
     pid_t pid = ::fork();
@@ -172,6 +188,16 @@ class LocalBackend : public Backend {
       if (::getppid() == 1) ::_exit(1);  // provium already died
       ::close(sv[0]);
       ::close(status[0]);
+      // This process never execs, so close-on-exec never runs here: close every descriptor
+      // it does not need. Otherwise a sandbox forked while another boots keeps that other
+      // boot's status pipe open, and the other boot waits for its EOF forever.
+      {
+        unsigned lo = static_cast<unsigned>(std::min(sv[1], status[1]));
+        unsigned hi = static_cast<unsigned>(std::max(sv[1], status[1]));
+        if (lo > 3) ::close_range(3, lo - 1, 0);
+        if (hi > lo + 1) ::close_range(lo + 1, hi - 1, 0);
+        ::close_range(hi + 1, ~0U, 0);
+      }
       if (::unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET) != 0)
         child_fail(status[1], "unshare namespaces");
       pid_t init = ::fork();
@@ -188,10 +214,19 @@ class LocalBackend : public Backend {
     ::close(status[1]);
     // The status pipe closes on a successful exec (CLOEXEC) or carries the failing step.
     char msg[256] = {};
-    ssize_t n;
+    ssize_t n = -1;
+    double timeout = req.agent_timeout.value_or(default_agent_timeout());
+    // Bounded: a sandbox that never reaches its exec must fail the boot, not hang the file.
+    pollfd pf{status[0], POLLIN, 0};
+    int ready;
     do {
-      n = ::read(status[0], msg, sizeof msg - 1);
-    } while (n < 0 && errno == EINTR);
+      ready = ::poll(&pf, 1, static_cast<int>(timeout * 1000));
+    } while (ready < 0 && errno == EINTR);
+    if (ready > 0) {
+      do {
+        n = ::read(status[0], msg, sizeof msg - 1);
+      } while (n < 0 && errno == EINTR);
+    }
     ::close(status[0]);
     auto fail = [&](const std::string& why) -> std::unique_ptr<Machine> {
       ::close(sv[0]);
@@ -201,11 +236,13 @@ class LocalBackend : public Backend {
       fs::remove_all(scratch, ec);
       throw std::runtime_error(why);
     };
+    if (ready == 0)
+      return fail(fmt::format("local: the sandbox did not start within {}s", timeout));
     if (n > 0)
-      return fail(fmt::format("local: cannot build the sandbox ({}); refusing to run guest operations on the host",
-                              std::string(msg, static_cast<size_t>(n))));
+      return fail(fmt::format(
+          "local: cannot build the sandbox ({}); refusing to run guest operations on the host",
+          std::string(msg, static_cast<size_t>(n))));
     auto client = std::make_shared<client::AgentClient>(sv[0]);
-    double timeout = req.agent_timeout.value_or(default_agent_timeout());
     try {
       client->handshake(std::chrono::milliseconds(static_cast<long long>(timeout * 1000)));
     } catch (const std::exception& e) {
