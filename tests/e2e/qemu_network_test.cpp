@@ -158,6 +158,16 @@ test("a bandwidth limit caps a measured transfer", function(t)
   t:assert(limited > free * 1.5, "the limit, not the guest, set the pace")
 end)
 
+test("disconnect takes the guest's link down; reconnect brings it back", function(t)
+  local nic = a:nic("lan")
+  nic:disconnect()
+  t:assert_eq(a:run("cat /sys/class/net/eth0/carrier").stdout, "0\n")
+  t:assert_eq((net.ping(a, B, 1)), 0)
+  nic:reconnect()
+  t:assert_eq(a:run("cat /sys/class/net/eth0/carrier").stdout, "1\n")
+  t:assert(wait_until(function() return (net.ping(a, B, 1)) == 1 end, {timeout = 10}))
+end)
+
 test("bad input is refused and changes nothing", function(t)
   local function err(f) return tostring(t:assert_raises(f)) end
   t:assert_contains(err(function() lan:add_latency(-1) end), "must be a finite number >= 0")
@@ -234,6 +244,37 @@ test("a restored lab talks again, with its rules", function(t)
 end)
 )lua");
   auto r = run_qemu(p, {"-v", "--json", "snap.test.lua"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+TEST(QemuNetwork, LabFixturesBringTheirNetworkBack) {
+  Project p;
+  p.write("provium.toml", "[provium]\nroots = [\".\"]\n" + linux_profile_toml());
+  p.write("fixtures/net.fixture.lua", R"lua(
+local lan = provium:bridge("lan")
+local a = provium:vm("a", "linux", {memory = "192M"})
+local b = provium:vm("b", "linux", {memory = "192M"})
+lan:attach({a, b})
+provium:boot()
+lan:partition({from = a, to = b})
+return provium:snapshot()
+)lua");
+  p.write("use.test.lua", R"lua(
+local pair = lab_fixture("fixtures/net")
+test("the fixture's guests keep their addresses and rules", function(t)
+  local lan = pair:bridge("lan")
+  local B = pair.b:nic("lan"):address()
+  t:assert_eq(B, "10.213.0.3")
+  t:assert(lan:is_partitioned(pair.a, pair.b))
+  t:assert_contains(pair.a:run("ping -c 1 -W 1 " .. B).stdout, "0 packets received")
+  lan:unpartition({from = pair.a, to = pair.b})
+  t:assert_contains(pair.a:run("ping -c 2 -W 2 " .. B).stdout, "2 packets received")
+end)
+)lua");
+  auto r = run_qemu(p, {"-v", "use.test.lua"}, 300);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  // A second run restores from the cache, network included.
+  r = run_qemu(p, {"-v", "use.test.lua"}, 300);
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 

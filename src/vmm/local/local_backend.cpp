@@ -48,18 +48,36 @@ std::string agent_path() {
 
 // Runs in the grandchild: PID 1 of the new pid namespace. Builds the copy-on-write root and
 // execs the agent on fd 3. Only async-signal-safe calls plus mount/chroot are used.
-[[noreturn]] void sandbox_init(int sock, int status_fd, const std::string& scratch,
-                               const std::string& agent, const std::string& hostname) {
+// Every path the sandbox's PID 1 needs, built in the parent: between fork and exec a child of
+// a threaded process must not allocate (another thread may have held the allocator's lock at
+// the fork, and the child would wait for it forever).
+struct SandboxPaths {
+  std::string upper, work, root, opts, dev, proc, sys, tmp, run, agent_inside, agent, hostname;
+  SandboxPaths(const std::string& scratch, std::string agent_path, std::string host)
+      : upper(scratch + "/upper"),
+        work(scratch + "/work"),
+        root(scratch + "/root"),
+        opts("lowerdir=/,upperdir=" + upper + ",workdir=" + work),
+        dev(root + "/dev"),
+        proc(root + "/proc"),
+        sys(root + "/sys"),
+        tmp(root + "/tmp"),
+        run(root + "/run"),
+        agent_inside(run + "/provium-agent"),
+        agent(std::move(agent_path)),
+        hostname(std::move(host)) {}
+};
+
+[[noreturn]] void sandbox_init(int sock, int status_fd, const SandboxPaths& p) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
     child_fail(status_fd, "make / private");
-  std::string upper = scratch + "/upper", work = scratch + "/work", root = scratch + "/root";
-  std::string opts = "lowerdir=/,upperdir=" + upper + ",workdir=" + work;
-  if (::mount("overlay", root.c_str(), "overlay", 0, opts.c_str()) != 0)
+  const std::string &root = p.root, &dev = p.dev, &proc = p.proc, &sys = p.sys, &tmp = p.tmp,
+                    &run = p.run, &agent_inside = p.agent_inside, &agent = p.agent,
+                    &hostname = p.hostname;
+  if (::mount("overlay", root.c_str(), "overlay", 0, p.opts.c_str()) != 0)
     child_fail(status_fd, "overlayfs over /");
   // The guest gets its own /proc (its pid namespace), /dev from the host, and private /tmp, /run.
-  std::string dev = root + "/dev", proc = root + "/proc", sys = root + "/sys", tmp = root + "/tmp",
-              run = root + "/run";
   if (::mount("/dev", dev.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
     child_fail(status_fd, "bind /dev");
   if (::mount("proc", proc.c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
@@ -71,7 +89,6 @@ std::string agent_path() {
     child_fail(status_fd, "mount /run");
   // The agent binary may live under a path the private mounts hide (a checkout in /tmp), so it
   // is bound to a fixed place inside the sandbox.
-  std::string agent_inside = run + "/provium-agent";
   int placeholder = ::open(agent_inside.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0755);
   if (placeholder < 0) child_fail(status_fd, "create /run/provium-agent");
   ::close(placeholder);
@@ -177,7 +194,7 @@ class LocalBackend : public Backend {
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0 ||
         ::pipe2(status, O_CLOEXEC) != 0)
       throw std::runtime_error(fmt::format("local: socketpair: {}", std::strerror(errno)));
-    std::string hostname = req.vm_name.substr(0, 63);
+    const SandboxPaths paths(scratch, agent, req.vm_name.substr(0, 63));
     pid_t pid = ::fork();
     if (pid < 0) throw std::runtime_error(fmt::format("local: fork: {}", std::strerror(errno)));
     if (pid == 0) {
@@ -202,7 +219,7 @@ class LocalBackend : public Backend {
         child_fail(status[1], "unshare namespaces");
       pid_t init = ::fork();
       if (init < 0) child_fail(status[1], "fork");
-      if (init == 0) sandbox_init(sv[1], status[1], scratch, agent, hostname);
+      if (init == 0) sandbox_init(sv[1], status[1], paths);
       ::close(sv[1]);
       ::close(status[1]);
       int st = 0;
