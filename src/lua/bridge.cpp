@@ -4,6 +4,7 @@
 // lab as it found it.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "lua/context.hpp"
@@ -385,6 +386,52 @@ int bridge_reset(lua_State* L) {
   return 0;
 }
 
+// b:route(bridge | name | {bridge, ...}) records routes in the graph only (REFERENCE §5.13).
+int bridge_route(lua_State* L) {
+  auto& u = self(L, "bridge:route");
+  std::vector<std::string> add;
+  auto one = [&](int idx) {
+    if (auto* other = static_cast<BridgeUd*>(luaL_testudata(L, idx, kBridgeMeta)))
+      add.push_back(other->bridge->name());
+    else if (lua_type(L, idx) == LUA_TSTRING)
+      add.push_back(lua_tostring(L, idx));
+    else
+      raise(L, fmt::format("bridge:route: expected a Bridge or a bridge name, got {}",
+                           type_of(L, idx)));
+  };
+  if (lua_istable(L, 2) && !luaL_testudata(L, 2, kBridgeMeta)) {
+    for (lua_Integer i = 1, n = luaL_len(L, 2); i <= n; ++i) {
+      lua_rawgeti(L, 2, i);
+      one(lua_gettop(L));
+      lua_pop(L, 1);
+    }
+  } else {
+    one(2);
+  }
+  if (!u.bridge->route_warned) {
+    u.bridge->route_warned = true;
+    fmt::print(stderr,
+               "provium: warning: {}: bridge:route() is recorded in the lab graph only; no packets "
+               "are routed between bridges\n",
+               context(L).file);
+  }
+  for (auto& r : add)
+    if (std::find(u.bridge->routes.begin(), u.bridge->routes.end(), r) == u.bridge->routes.end())
+      u.bridge->routes.push_back(r);
+  return 0;
+}
+
+int bridge_routes(lua_State* L) {
+  auto& u = check_bridge(L, 1, "bridge:routes");
+  lua_newtable(L);
+  int i = 1;
+  for (auto& r : u.bridge->routes) {
+    lua_pushstring(L, r.c_str());
+    lua_rawseti(L, -2, i++);
+  }
+  return 1;
+}
+
 int bridge_nic(lua_State* L) {
   auto& u = check_bridge(L, 1, "bridge:nic");
   std::string name = attached(L, u, 2, "bridge:nic");
@@ -562,6 +609,8 @@ void register_bridge(lua_State* L) {
                                {"bandwidth_bps", guarded<bridge_bandwidth_bps>},
                                {"reset", guarded<bridge_reset>},
                                {"nic", guarded<bridge_nic>},
+                               {"route", guarded<bridge_route>},
+                               {"routes", guarded<bridge_routes>},
                                {"capture", guarded<bridge_capture>},
                                {"enable_uplink", guarded<bridge_enable_uplink>},
                                {"disable_uplink", guarded<bridge_disable_uplink>},

@@ -80,6 +80,7 @@ nlohmann::json bridges_json(const lab::Lab& lab,
                    {"drop_rate_pct", whole["drop_rate_pct"]},
                    {"bandwidth_bps", whole["bandwidth_bps"]},
                    {"uplink", b->uplink()},
+                   {"routes", b->routes},
                    {"isolated", b->isolated},
                    {"partitions", partitions},
                    {"directional_impairments", dirs},
@@ -126,10 +127,12 @@ MadeBridges restore_bridges(FileContext& ctx, const std::shared_ptr<lab::Lab>& l
       for (auto& i : jb.value("isolated", nlohmann::json::array()))
         b->isolated.insert(i.get<std::string>());
       b->fully_partitioned = jb.value("fully_partitioned", false);
+      b->routes = jb.value("routes", std::vector<std::string>{});
       b->whole = impairment_from(jb);
       for (auto& d : jb.value("directional_impairments", nlohmann::json::array()))
         b->directional[{d.value("from", ""), d.value("to", "")}] = impairment_from(d);
-      if (jb.value("uplink", false)) b->set_uplink(ctx.network.ns(), true, ctx.network.uplink().port());
+      if (jb.value("uplink", false))
+        b->set_uplink(ctx.network.ns(), true, ctx.network.uplink().port());
     }
   } catch (...) {
     undo();

@@ -67,6 +67,8 @@ class Bridge {
 
   std::set<std::pair<std::string, std::string>> blocked;  // (from, to) names
   bool fully_partitioned = false;
+  std::vector<std::string> routes;  // bridge:route(): graph only (REFERENCE §5.13)
+  bool route_warned = false;
   std::set<std::string> isolated;
   Impairment whole;
   std::map<std::pair<std::string, std::string>, Impairment> directional;  // (from, to)

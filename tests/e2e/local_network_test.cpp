@@ -164,6 +164,54 @@ end)
   EXPECT_TRUE(td.out.empty()) << "an orphaned tcpdump survived: " << td.out;
 }
 
+TEST(LocalNetwork, AMissingToolIsNamedWithItsPackage) {
+  Project p;
+  p.write("provium.toml", kConfig);
+  // A PATH with ip and tc but no nft.
+  fs::create_directories(p.dir() / "bin");
+  for (const char* tool : {"ip", "tc"})
+    fs::create_symlink(fs::path("/usr/sbin") / tool, p.dir() / "bin" / tool);
+  p.write("net.test.lua", R"lua(
+local lan = provium:bridge("lan")
+local a = provium:vm("a", "host")
+lan:attach(a)
+test("boot needs nft", function(t)
+  local e = tostring(t:assert_raises(function() a:boot() end))
+  t:assert_contains(e, "`nft` not found on PATH (install it: apt-get install nftables)")
+  t:assert_eq(a:state(), "created")
+end)
+)lua");
+  auto r =
+      p.run({"--vmm", "local", "--no-preflight", "--no-ksm", "--json", "net.test.lua"},
+            {{"PATH", (p.dir() / "bin").string() + ":/usr/bin:/bin"}}, std::chrono::seconds(60));
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+TEST(LocalNetwork, RoutesAreRecordedInTheGraphOnlyWithOneWarning) {
+  Project p;
+  p.write("provium.toml", kConfig);
+  p.write("r.test.lua", R"lua(
+local lan, wan, dmz = provium:bridge("lan"), provium:bridge("wan"), provium:bridge("dmz")
+local names = table.concat(provium:bridge_names(), ",")
+test("routes", function(t)
+  lan:route(wan)
+  lan:route({"dmz", wan})
+  t:assert_eq(table.concat(lan:routes(), ","), "wan,dmz")
+  t:assert_eq(#wan:routes(), 0)
+  t:assert_eq(names, "dmz,lan,wan")
+  t:assert(provium:bridge("lan") == lan, "a test finds the file's bridge by name")
+  t:assert_contains(tostring(t:assert_raises(function() lan:route(42) end)), "expected a Bridge")
+end)
+)lua");
+  auto r = p.run({"--vmm", "local", "--no-preflight", "--no-ksm", "r.test.lua"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  size_t n = 0;
+  for (size_t at = r.err.find("recorded in the lab graph only"); at != std::string::npos;
+       at = r.err.find("recorded in the lab graph only", at + 1))
+    ++n;
+  EXPECT_EQ(n, 1u) << r.err;
+}
+
 // A loopback-only service on the host: answers every connection with a greeting.
 class HostService {
  public:
