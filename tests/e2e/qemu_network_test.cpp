@@ -2,8 +2,12 @@
 // file's own network namespace. Every check uses real packets: pings by the addresses the API
 // reports, partitions seen from both ends and in captures, latency and loss measured by ping,
 // a bandwidth limit measured by a transfer. After the run nothing of ours is left on the host.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "events_test_util.hpp"
 #include "json_support.hpp"
 #include "qemu_support.hpp"
 
@@ -158,6 +162,22 @@ test("a bandwidth limit caps a measured transfer", function(t)
   t:assert(limited > free * 1.5, "the limit, not the guest, set the pace")
 end)
 
+test("a directional bandwidth limit slows only the path it names", function(t)
+  local function send(from, port)
+    b:run_async(("nc -l -p %d > /dev/null"):format(port))
+    b:run("sleep 0.3")
+    local t0 = _provium_now()
+    from:run(("dd if=/dev/zero bs=1024 count=128 2>/dev/null | nc -w 10 %s %d"):format(B, port))
+    return _provium_now() - t0
+  end
+  lan:bandwidth_limit({from = a, to = b, bps = 1000000})
+  local slow, other = send(a, 5003), send(c, 5004)
+  lan:reset()
+  t:log(("128 KiB a->b %.2f s (limited), c->b %.2f s"):format(slow, other))
+  t:assert(slow > 0.9, "a's path is limited")
+  t:assert(other < slow / 2, "c's path to the same guest is not")
+end)
+
 test("disconnect takes the guest's link down; reconnect brings it back", function(t)
   local nic = a:nic("lan")
   nic:disconnect()
@@ -206,6 +226,41 @@ TEST(QemuNetwork, ThreeGuestsOnABridge) {
   EXPECT_EQ(links.out.find("pvt"), std::string::npos) << links.out;
   auto tables = run_program({"/usr/sbin/nft", "list", "tables"}, p.dir(), environment_with({}));
   EXPECT_EQ(tables.out.find("provium_"), std::string::npos) << tables.out;
+}
+
+TEST(QemuNetwork, TwoFilesWithTheSameNamesAtOnceNeverMeet) {
+  Project p;
+  p.write("provium.toml", linux_profile_toml());
+  // Same bridge, VM names and addresses in both files; each file's `b` serves its own tag.
+  for (const char* tag : {"one", "two"})
+    p.write(std::string(tag) + ".test.lua", fmt::format(R"lua(
+local lan = provium:bridge("lan")
+local a = provium:vm("a", "linux", {{memory = "192M"}})
+local b = provium:vm("b", "linux", {{memory = "192M"}})
+lan:attach({{a, b}})
+provium:boot()
+test("a reaches its own file's b", function(t)
+  local B = b:nic("lan"):address()
+  t:assert_eq(B, "10.213.0.3")
+  b:run_async("while true; do echo {0} | nc -l -p 7000; done")
+  t:assert(wait_until(function()
+    return a:run("nc -w 2 " .. B .. " 7000").stdout == "{0}\n"
+  end, {{timeout = 20, interval = 0.3}}))
+  _provium_sleep(1)  -- overlap with the other file
+  t:assert_eq(a:run("nc -w 2 " .. B .. " 7000").stdout, "{0}\n")
+end)
+)lua",
+                                                        tag));
+  auto r = p.run({"--cpu-overcommit", "4", "--no-ksm", "--json", "--save-events", "ev.bin"},
+                 {{"PROVIUM_BUILD_DIR", PROVIUM_GUEST_CACHE}}, std::chrono::seconds(300));
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  // They really overlapped: four guests were alive at once.
+  int live = 0, peak = 0;
+  for (auto& f : obs::decode_frames(p, "ev.bin")) {
+    if (f["kind"] == "vm_spawned") peak = std::max(peak, ++live);
+    if (f["kind"] == "vm_shutdown") --live;
+  }
+  EXPECT_EQ(peak, 4);
 }
 
 TEST(QemuNetwork, LabSnapshotsKeepBridgesAddressesPartitionsAndImpairments) {
