@@ -10,3 +10,4 @@ echo "== agent round trips over --vmm local (machine: $(nproc) cores, $(uname -r
 build-bench/provium-bench-agent bench/results/agent-local.json
 sh bench/qemu/run.sh
 sh bench/scheduler/run.sh
+sh bench/peers/run.sh
