@@ -23,5 +23,6 @@ echo "== agent round trips over --vmm local (machine: $(nproc) cores, $(uname -r
 build-bench/provium-bench-agent bench/results/agent-local.json
 sh bench/qemu/run.sh
 sh bench/scheduler/run.sh
+sh bench/suite/run.sh $QUICK
 sh bench/peers/run.sh $QUICK
 echo "bench: done in $(( $(date +%s) - started )) s${QUICK:+ (quick)}"
