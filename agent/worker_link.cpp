@@ -199,7 +199,10 @@ bool WorkerLink::write_frame(const std::string& frame) {
     std::lock_guard lk(write_mu_);
     if (write_all(fd_, frame.data(), frame.size())) return true;
   }
-  mark_dead("the connection to the worker failed");
+  // A failed write means the worker is gone; its exit status (reaped a moment later) says why,
+  // and is what the reader would report too, so both paths name the same cause.
+  auto st = wait_status(*proc_, std::chrono::seconds(2));
+  mark_dead(st ? describe_wait_status(*st) : "the connection to the worker failed");
   return false;
 }
 
