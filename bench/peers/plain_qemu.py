@@ -49,7 +49,7 @@ def boot_once(kernel, initrd, accel):
     args = ["qemu-system-x86_64", "-M", "q35,accel=" + accel, "-cpu", "max" if accel == "tcg" else "host",
             "-m", "256M", "-smp", "1", "-nodefaults", "-no-reboot", "-nographic", "-serial", "stdio",
             "-kernel", kernel, "-initrd", initrd,
-            "-append", "console=ttyS0 quiet loglevel=3 panic=-1 cryptomgr.notests rdinit=/init"]
+            "-append", "console=ttyS0 quiet loglevel=3 panic=-1 cryptomgr.notests init_on_free=1 rdinit=/init"]
     t0 = time.monotonic()
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     seen = b""
@@ -81,7 +81,8 @@ def main():
     boot_once(kernel, initrd, accel)  # warm the page cache
     samples = [boot_once(kernel, initrd, accel) for _ in range(REPS)]
     res = {"peer": "plain QEMU + /init script", "accel": accel.upper(),
-           "first_command_s": {"median": statistics.median(samples), "samples": samples}}
+           "first_command_s": {"median": statistics.median(samples), "p95": max(samples),
+                               "samples": samples}}  # p95: nearest rank of few = max
     with open(out_path, "w") as f:
         json.dump(res, f, indent=1)
     print("plain QEMU (%s): first command %.2f s" % (accel.upper(), res["first_command_s"]["median"]))

@@ -31,7 +31,7 @@ LINUX_TOML = (
     "[profiles.linux]\n"
     "build = \"sh '%s/guest/build-linux.sh' {out}\"\n"
     "kernel = \"{out}/vmlinuz\"\ninitrd = \"{out}/initrd.cpio.gz\"\n"
-    "cmdline = \"quiet loglevel=3 panic=-1 cryptomgr.notests console=ttyS0\"\n"
+    "cmdline = \"quiet loglevel=3 panic=-1 cryptomgr.notests init_on_free=1 console=ttyS0\"\n"
     "[profiles.host]\nkernel = \"/nonexistent\"\ncmdline = \"console=ttyS0\"\n" % REPO
 )
 

@@ -14,6 +14,7 @@
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <vector>
 
 #include "util/host.hpp"
 #include "vmm/qemu/boot_options.hpp"
@@ -93,17 +94,26 @@ std::string base_initrd(const config::Profile& p) {
 }
 
 // After a restore the guest's clock is the snapshot's and its RNG state is shared by every
-// clone: both are fixed unless the test pinned them (REFERENCE §7.7).
+// clone: both are fixed unless the test pinned them (REFERENCE §7.7). One batch, so a restore
+// pays one round trip for both (each first use of a guest code path is slow under TCG).
 void refresh_restored_guest(client::AgentClient& agent, const BootOptions& opts) {
   using proto::Value;
+  proto::Array items;
+  std::vector<std::string> what;
+  auto add = [&](const char* kind, proto::Map payload, const char* label) {
+    proto::Map item;
+    item["kind"] = Value{kind};
+    item["payload"] = Value{std::move(payload)};
+    items.push_back(Value{std::move(item)});
+    what.push_back(label);
+  };
   if (!opts.initial_time) {
     proto::Map t;
     t["ns"] =
         Value{static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                             std::chrono::system_clock::now().time_since_epoch())
                                             .count())};
-    auto r = agent.call("set_time", Value{std::move(t)});
-    if (auto err = client::op_error(r.payload, "restore: set_time")) throw std::runtime_error(*err);
+    add("set_time", std::move(t), "restore: set_time");
   }
   if (!opts.rng_seed) {
     std::string seed(64, '\0');
@@ -113,9 +123,30 @@ void refresh_restored_guest(client::AgentClient& agent, const BootOptions& opts)
     w["path"] = Value{"/dev/urandom"};
     w["data"] = Value{proto::Bytes{seed}};
     w["mode"] = Value{"append"};
-    auto r = agent.call("write_file", Value{std::move(w)});
-    if (auto err = client::op_error(r.payload, "restore: reseed /dev/urandom"))
-      throw std::runtime_error(*err);
+    add("write_file", std::move(w), "restore: reseed /dev/urandom");
+  }
+  if (items.empty()) return;
+  proto::Map p;
+  p["items"] = Value{std::move(items)};
+  auto r = agent.call("batch_op", Value{std::move(p)});  // a plain shape: {responses: [...]}
+  if (r.kind == "agent_error")
+    throw std::runtime_error("restore: refresh the guest: " +
+                             (proto::opt_field(r.payload, "message")
+                                  ? proto::str_field(r.payload, "message")
+                                  : std::string("agent error")));
+  const Value* responses = proto::opt_field(r.payload, "responses");
+  const proto::Array* arr = responses ? responses->as_array() : nullptr;
+  if (!arr || arr->size() != what.size())
+    throw std::runtime_error("restore: the agent returned a malformed batch reply");
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    const Value* kind = proto::opt_field((*arr)[i], "kind");
+    const Value* payload = proto::opt_field((*arr)[i], "payload");
+    if (!payload || (kind && kind->as_string() && *kind->as_string() == "agent_error"))
+      throw std::runtime_error(fmt::format("{}: {}", what[i],
+                                           payload && proto::opt_field(*payload, "message")
+                                               ? proto::str_field(*payload, "message")
+                                               : "malformed reply"));
+    if (auto err = client::op_error(*payload, what[i])) throw std::runtime_error(*err);
   }
 }
 
