@@ -1,6 +1,6 @@
 // Agent round trips over `--vmm local` (issue #4 figures): exec of /bin/true, read_file of
 // 4 bytes, and read_file throughput of 64 MiB, through the same client the Lua API uses.
-// Prints medians and p99 and writes JSON to the path given as the first argument (optional).
+// Prints medians, p95 and p99 and writes JSON to the path given as the first argument (optional).
 #include <fmt/format.h>
 #include <sys/utsname.h>
 
@@ -21,7 +21,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 struct Stats {
-  double median_ms, p99_ms;
+  double median_ms, p95_ms, p99_ms;
 };
 
 Stats stats(std::vector<double> v) {
@@ -29,7 +29,7 @@ Stats stats(std::vector<double> v) {
   auto at = [&](double q) {
     return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
   };
-  return {at(0.5), at(0.99)};
+  return {at(0.5), at(0.95), at(0.99)};
 }
 
 template <typename F>
@@ -110,14 +110,19 @@ int main(int argc, char** argv) {
   j["accelerator"] = "none (local backend: no VM)";
   j["kernel"] = u.release;
   j["local_boot_ms"] = boot_ms;
-  j["read_file_4b_ms"] = {{"median", rf.median_ms}, {"p99", rf.p99_ms}, {"n", 2000}};
-  j["exec_true_ms"] = {{"median", ex.median_ms}, {"p99", ex.p99_ms}, {"n", 300}};
-  j["read_file_64mib"] = {{"median_ms", big.median_ms}, {"mib_per_s", mib_s}, {"n", 5}};
+  j["read_file_4b_ms"] = {
+      {"median", rf.median_ms}, {"p95", rf.p95_ms}, {"p99", rf.p99_ms}, {"n", 2000}};
+  j["exec_true_ms"] = {
+      {"median", ex.median_ms}, {"p95", ex.p95_ms}, {"p99", ex.p99_ms}, {"n", 300}};
+  j["read_file_64mib"] = {
+      {"median_ms", big.median_ms}, {"p95_ms", big.p95_ms}, {"mib_per_s", mib_s}, {"n", 5}};
   fmt::print("local sandbox boot to agent ready   {:8.2f} ms\n", boot_ms);
-  fmt::print("read_file 4 B round trip            median {:6.3f} ms   p99 {:6.3f} ms\n",
-             rf.median_ms, rf.p99_ms);
-  fmt::print("exec /bin/true round trip           median {:6.3f} ms   p99 {:6.3f} ms\n",
-             ex.median_ms, ex.p99_ms);
+  fmt::print(
+      "read_file 4 B round trip            median {:6.3f} ms   p95 {:6.3f} ms   p99 {:6.3f} ms\n",
+      rf.median_ms, rf.p95_ms, rf.p99_ms);
+  fmt::print(
+      "exec /bin/true round trip           median {:6.3f} ms   p95 {:6.3f} ms   p99 {:6.3f} ms\n",
+      ex.median_ms, ex.p95_ms, ex.p99_ms);
   fmt::print("read_file 64 MiB                    median {:6.1f} ms   {:6.0f} MiB/s\n",
              big.median_ms, mib_s);
   if (argc > 1) std::ofstream(argv[1]) << j.dump(2) << "\n";

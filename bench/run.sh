@@ -1,11 +1,14 @@
 #!/bin/sh
-# Benchmarks: one command that builds what it needs, prints the figures and writes
-# bench/results/*.json (agent round trips, QEMU boot/snapshot/restore/run, the scheduler's
-# parallel speedup, and provium side by side with libguestfs and a plain QEMU boot).
-# Speed is measured here, never asserted in tests.
+# Benchmarks: the one command that builds what it needs, runs every part, prints the figures
+# and writes them as JSON (bench/results/*.json, gathered in bench/results/summary.json) and as
+# Markdown: bench/RESULTS.md for a full run, bench/results/RESULTS-quick.md for a quick one.
+# Parts: agent round trips (--vmm local); the `linux` guest under QEMU (boot, snapshot,
+# restore, run, read_file); memory scaling; the scheduler's parallel speedup; suites (100
+# tests, 20 files, events overhead, file-count scaling, idle memory); and provium side by side
+# with libguestfs and a plain QEMU boot. Speed is measured here, never asserted in tests.
 #
-#   sh bench/run.sh            # the full run
-#   sh bench/run.sh --quick    # fewer repetitions: a first look in a few minutes
+#   sh bench/run.sh            # the full run (about 15 minutes under TCG on 2 cores)
+#   sh bench/run.sh --quick    # fewer repetitions: a first look in under 3 minutes
 set -eu
 cd "$(dirname "$0")/.."
 QUICK=""
@@ -16,13 +19,35 @@ if [ "${1:-}" = "--quick" ]; then
   export PROVIUM_BENCH_PEER_REPS="${PROVIUM_BENCH_PEER_REPS:-3}" PROVIUM_BENCH_PEER_COMMANDS="${PROVIUM_BENCH_PEER_COMMANDS:-50}"
 fi
 started=$(date +%s)
-cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROVIUM_TESTS=OFF >/dev/null
-cmake --build build-bench --target provium-bench-agent provium-agent
 mkdir -p bench/results
-echo "== agent round trips over --vmm local (machine: $(nproc) cores, $(uname -r)) =="
-build-bench/provium-bench-agent bench/results/agent-local.json
-sh bench/qemu/run.sh
-sh bench/scheduler/run.sh
-sh bench/suite/run.sh $QUICK
-sh bench/peers/run.sh $QUICK
+stages=bench/results/stages.txt
+: >"$stages"
+stage() {  # stage NAME COMMAND...: runs one part and records how long it took
+  name=$1
+  shift
+  t0=$(date +%s)
+  "$@"
+  echo "$name $(( $(date +%s) - t0 ))" >>"$stages"
+}
+build() {
+  cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROVIUM_TESTS=OFF >/dev/null
+  cmake --build build-bench --target provium provium-bench-agent provium-agent agent-overlay
+}
+agent() {
+  echo "== agent round trips over --vmm local (machine: $(nproc) cores, $(uname -r)) =="
+  build-bench/provium-bench-agent bench/results/agent-local.json
+}
+memory() {
+  . bench/build.sh
+  python3 -B bench/qemu/scaling.py "$PROVIUM_BENCH_BINARY" bench/results/memory-scaling.json $QUICK
+}
+stage build build
+stage "agent (local)" agent
+stage "linux guest" sh bench/qemu/run.sh
+stage "memory scaling" memory
+stage scheduler sh bench/scheduler/run.sh
+stage suites sh bench/suite/run.sh $QUICK
+stage peers sh bench/peers/run.sh $QUICK
+python3 -B bench/report.py bench/results "$stages" "$(( $(date +%s) - started ))" $QUICK >bench/results/report.log
+cat bench/results/report.log
 echo "bench: done in $(( $(date +%s) - started )) s${QUICK:+ (quick)}"

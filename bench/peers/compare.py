@@ -23,6 +23,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from stats import summary  # noqa: E402
+
 QUICK = "--quick" in sys.argv
 REPS = int(os.environ.get("PROVIUM_BENCH_PEER_REPS", "3" if QUICK else "5"))
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -79,11 +82,11 @@ def main():
              if os.path.exists(os.path.join(results, n))]
     cold = q["process_one_command_s"]["median"]
     run = q["run_true_s"]["median"]
-    fx = fixture_process_s(binary)
-    fixture = statistics.median(fx)
-    rows, out = [], {"provium": {"cold_process_one_command_s": cold,
-                                 "fixture_process_one_command_s": {"median": fixture, "samples": fx},
-                                 "run_true_s": run},
+    fx = summary(fixture_process_s(binary))
+    fixture = fx["median"]
+    rows, out = [], {"provium": {"cold_process_one_command_s": q["process_one_command_s"],
+                                 "fixture_process_one_command_s": fx,
+                                 "run_true_s": q["run_true_s"]},
                      "peers": peers, "ratios": {}}
     for p in peers:
         first = p["first_command_s"]["median"]
@@ -95,8 +98,10 @@ def main():
     with open(os.path.join(results, "peers.json"), "w") as f:
         json.dump(out, f, indent=1)
     print("== provium vs peers (medians; ratio = provium / peer, lower is better) ==")
-    print("provium: boot + 1 command %.2f s (process), fixture restore + 1 command %.2f s "
-          "(process), vm:run %.2f ms" % (cold, fixture, run * 1000))
+    print("provium: boot + 1 command %.2f s (p95 %.2f; process), fixture restore + 1 command "
+          "%.2f s (p95 %.2f; process), vm:run %.2f ms (p95 %.2f)"
+          % (cold, q["process_one_command_s"]["p95"], fixture, fx["p95"], run * 1000,
+             q["run_true_s"]["p95"] * 1000))
     for name, first, per, r in rows:
         # The targets are stated against libguestfs; other peers are context.
         tgt = (lambda k: " (target <= %.2fx)" % TARGETS[k]) if name == "libguestfs" else (lambda k: "")

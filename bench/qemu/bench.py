@@ -202,6 +202,8 @@ def main():
     run_true = by["run_true"][0]["samples_s"]
     run_argv = by["run_argv_true"][0]["samples_s"]
     stat_root = by["stat_root"][0]["samples_s"]
+    read_4b = by["read_file_4b"][0]["samples_s"]
+    read_64m = by["read_file_64m"][0]["samples_s"]
     verbose = (by.get("boot_verbose") or [None])[0]
     gaps = (by.get("dmesg_gaps") or [{"gaps": []}])[0]["gaps"]
     initcall_boot = (by.get("boot_initcall_debug") or [None])[0]
@@ -283,6 +285,10 @@ def main():
         "run_true_s": summary(run_true),
         "run_argv_true_s": summary(run_argv),
         "stat_root_s": summary(stat_root),
+        "read_file_4b_s": summary(read_4b),
+        "read_file_64m_s": summary(read_64m),
+        "read_file_64m_mib_per_s": {"median": 64 / statistics.median(read_64m),
+                                    "p95": 64 / pct(read_64m, 95)},  # p95 of time = slow end
         "process_one_command_s": summary(process_s),
         "process_build_hook_s": summary(build_hook_s) if build_hook_s else None,
         "boot_breakdown": {k: phase_median(k) for k in (boot_phases[0].keys() if boot_phases else [])},
@@ -324,6 +330,8 @@ def main():
         ('vm:run("true")', "run_true_s", "run_true_s", 1000.0, "ms"),
         ('vm:run({"/bin/true"})', "run_argv_true_s", None, 1000.0, "ms"),
         ('vm:stat("/")', "stat_root_s", None, 1000.0, "ms"),
+        ("vm:read_file, 4 bytes", "read_file_4b_s", None, 1000.0, "ms"),
+        ("vm:read_file, 64 MiB", "read_file_64m_s", None, 1000.0, "ms"),
         ("provium process, boot + 1 command", "process_one_command_s", None, 1.0, "s"),
         ("  of which build hook (no-op check)", "process_build_hook_s", None, 1.0, "s"),
         ("vm:shutdown", "shutdown_s", None, 1.0, "s"),
@@ -336,6 +344,8 @@ def main():
         print("%-38s %5d %8.3f%-2s %8.3f%-2s %8.3f%-2s  %s" % (
             label, s["n"], s["median"] * scale, unit, s["p95"] * scale, unit, s["p99"] * scale, unit,
             verdict(tkey, s["median"]) if tkey else ""))
+    tp = result["read_file_64m_mib_per_s"]
+    print("%-38s %5s %8.0fMB/s (p95 %.0f MB/s)" % ("read_file 64 MiB throughput", "", tp["median"], tp["p95"]))
     sb = result["snapshot_bytes"]
     print("%-38s %5d %8.1fMB %8.1fMB  (256 MiB guest RAM, zstd)" % (
         "snapshot size on disk", sb["n"], sb["median"] / 1e6, sb["p95"] / 1e6))

@@ -177,6 +177,27 @@ test("vm:run(\"true\") round trip", { timeout = "10m" }, function(t)
   vm:shutdown()
 end)
 
+test("read_file: 4 bytes and 64 MiB", { timeout = "10m" }, function(t)
+  local vm = provium:vm("rf", "linux", { memory = MEM })
+  vm:boot()
+  vm:write_file("/tmp/four", "four")
+  vm:run("head -c 67108864 /dev/zero > /tmp/big"):assert_ok()
+  for _ = 1, 10 do vm:read_file("/tmp/four") end -- warm up
+  local small = {}
+  for i = 1, RUNS do
+    small[i] = timed(function() return vm:read_file("/tmp/four") end)
+  end
+  local big = {}
+  for i = 1, math.max(3, math.min(REPS, 7)) do
+    local dt, data = timed(function() return vm:read_file("/tmp/big") end)
+    if #data ~= 67108864 then error("read_file /tmp/big returned " .. #data .. " bytes") end
+    big[i] = dt
+  end
+  emit(t, "read_file_4b", { samples_s = small })
+  emit(t, "read_file_64m", { samples_s = big })
+  vm:shutdown()
+end)
+
 -- Opt-in experiment for the "what bounds boot" notes: PROVIUM_BENCH_TRY_APPEND="..." boots
 -- REPS more VMs with that text appended to the kernel command line.
 local TRY = os.getenv("PROVIUM_BENCH_TRY_APPEND")

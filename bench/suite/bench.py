@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""Suite-level figures users feel (issue: benchmarks), whole provium processes, medians:
+"""Suite-level figures users feel (issue: benchmarks), whole provium processes, median + p95:
 
   hundred_tests_s      one file of 100 trivial tests (no VM): the framework's own cost;
-  twenty_files_s       a suite of 20 small files, each booting one `linux` guest and running
+  suite_s              a suite of 20 small files, each booting one `linux` guest and running
                        one command; also as files per minute;
-  events_overhead      the same 20-file suite with --save-events, as a ratio to without;
-  idle_vm_memory       RSS of each QEMU process while two booted 256 MiB guests idle.
+  events_overhead      the same 20-file suite with --save-events, as a ratio to without (runs
+                       alternate, so drift in the machine's speed hits both alike);
+  file_scaling         suite wall time for 1, 4, 16 and 64 files that each restore a cached
+                       fixture and run one command (what a grown suite does);
+  idle_vm_memory       RSS and peak RSS of each QEMU process while two booted 256 MiB guests idle.
 
 Standard library only; called by bench/suite/run.sh.
 
@@ -20,9 +23,16 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from stats import summary  # noqa: E402
+
 QUICK = "--quick" in sys.argv
 REPS = int(os.environ.get("PROVIUM_BENCH_REPS", "2" if QUICK else "3"))
 FILES = int(os.environ.get("PROVIUM_BENCH_SUITE_FILES", "6" if QUICK else "20"))
+TRIVIAL_REPS = 5 if QUICK else 11  # a 0.02 s process: cheap to repeat
+SCALING = [int(x) for x in os.environ.get(
+    "PROVIUM_BENCH_SCALING_FILES", "1,4,16" if QUICK else "1,4,16,64").split(",")]
+SCALING_REPS = int(os.environ.get("PROVIUM_BENCH_SCALING_REPS", "1" if QUICK else "3"))
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 VM_FILE = """local vm = provium:vm("v", "linux", { memory = "256M" })
@@ -33,6 +43,7 @@ test("one command", function(t) vm:run("true"):assert_ok() end)
 
 def project(files):
     d = tempfile.mkdtemp(prefix="provium-bench-suite-")
+    os.makedirs(os.path.join(d, "fixtures"))
     with open(os.path.join(REPO, "provium.toml")) as f:
         toml = f.read().replace('roots = ["examples"]', 'roots = ["."]')
     with open(os.path.join(d, "provium.toml"), "w") as f:
@@ -58,6 +69,34 @@ def timed(binary, d, extra=()):
     return wall
 
 
+FIXTURE = """local vm = provium:vm("base", "linux", { memory = "256M" })
+vm:boot()
+return vm:snapshot()
+"""
+FIXTURE_USER = """local vm = vm_fixture("fixtures/base")
+test("one command", function(t) vm:run("true"):assert_ok() end)
+"""
+
+
+def file_scaling(binary):
+    """Suite wall time against the number of files, each restoring one cached fixture."""
+    d = project({"fixtures/base.fixture.lua": FIXTURE})
+    out = {}
+    try:
+        for i in range(max(SCALING)):
+            with open(os.path.join(d, "f%03d.test.lua" % i), "w") as f:
+                f.write(FIXTURE_USER)
+        timed(binary, d, ("f000.test.lua",))  # warm-up: builds the fixture once
+        for n in SCALING:
+            names = ["f%03d.test.lua" % i for i in range(n)]
+            walls = [timed(binary, d, tuple(names)) for _ in range(SCALING_REPS)]
+            out[str(n)] = summary(walls)
+            out[str(n)]["files_per_minute"] = n / out[str(n)]["median"] * 60
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    return out
+
+
 IDLE_FILE = """local a = provium:vm("a", "linux", { memory = "256M" })
 local b = provium:vm("b", "linux", { memory = "256M" })
 provium:boot()
@@ -69,7 +108,7 @@ end)
 """
 
 
-def rss_kib(pid, field="VmRSS"):
+def rss_kib(pid, field):
     try:
         with open("/proc/%d/status" % pid) as f:
             for line in f:
@@ -103,18 +142,22 @@ def idle_vm_memory(binary):
                 continue
             if ppid == p.pid and comm.startswith("qemu-system"):
                 qemu.append(pid)
-        per_vm = [rss_kib(q) for q in qemu]
-        own = rss_kib(p.pid)
+        per_vm = [rss_kib(q, "VmRSS") for q in qemu]
+        peak = [rss_kib(q, "VmHWM") for q in qemu]
+        own = rss_kib(p.pid, "VmHWM")
         p.wait(timeout=60)
     finally:
         if p.poll() is None:
             p.kill()
         shutil.rmtree(d, ignore_errors=True)
     per_vm = [v for v in per_vm if v]
+    peak = [v for v in peak if v]
     if not per_vm:
         return None
-    return {"qemu_rss_mib_per_idle_vm": statistics.median(per_vm) / 1024, "vms": len(per_vm),
-            "provium_rss_mib": (own or 0) / 1024, "guest_memory_mib": 256}
+    return {"qemu_rss_mib_per_idle_vm": statistics.median(per_vm) / 1024,
+            "qemu_peak_rss_mib_per_vm": statistics.median(peak) / 1024 if peak else None,
+            "vms": len(per_vm), "provium_peak_rss_mib": (own or 0) / 1024,
+            "guest_memory_mib": 256}
 
 
 def main():
@@ -123,33 +166,44 @@ def main():
                         for i in range(100)) + "\n"
     d1 = project({"hundred.test.lua": hundred})
     d2 = project({"f%02d.test.lua" % i: VM_FILE for i in range(FILES)})
+    plain, events = [], []
     try:
         timed(binary, d1)
-        h = [timed(binary, d1) for _ in range(REPS)]
-        timed(binary, d2)  # warm-up: profile build check, page cache
-        plain = [timed(binary, d2) for _ in range(REPS)]
-        events = [timed(binary, d2, ("--save-events", os.path.join(d2, "ev.bin"))) for _ in range(REPS)]
+        h = [timed(binary, d1) for _ in range(TRIVIAL_REPS)]
+        for _ in range(REPS):  # alternate, so a slower minute of the machine hits both
+            plain.append(timed(binary, d2))
+            events.append(timed(binary, d2, ("--save-events", os.path.join(d2, "ev.bin"))))
     finally:
         shutil.rmtree(d1, ignore_errors=True)
         shutil.rmtree(d2, ignore_errors=True)
+    scaling = file_scaling(binary)
     mem = idle_vm_memory(binary)
-    hm, pm, em = statistics.median(h), statistics.median(plain), statistics.median(events)
+    hs, ps, es = summary(h), summary(plain), summary(events)
     res = {"reps": REPS, "files": FILES,
-           "hundred_tests_s": {"median": hm, "samples": h},
-           "suite_s": {"median": pm, "samples": plain},
-           "suite_files_per_minute": FILES / pm * 60,
-           "suite_with_events_s": {"median": em, "samples": events},
-           "events_overhead_ratio": em / pm,
+           "hundred_tests_s": hs,
+           "suite_s": ps,
+           "suite_files_per_minute": FILES / ps["median"] * 60,
+           "suite_with_events_s": es,
+           "events_overhead_ratio": es["median"] / ps["median"],
+           "file_scaling": scaling,
            "idle_vm_memory": mem}
     with open(out_path, "w") as f:
         json.dump(res, f, indent=1)
-    print("== suites (whole processes, medians of %d) ==" % REPS)
-    print("one file of 100 trivial tests: %.3f s" % hm)
-    print("%d files, one guest + one command each: %.2f s (%.1f files/min)" % (FILES, pm, FILES / pm * 60))
-    print("same with --save-events: %.2f s (%.3fx)" % (em, em / pm))
+    print("== suites (whole processes; median / p95 over n runs) ==")
+    print("one file of 100 trivial tests: %.3f / %.3f s (n=%d)" % (hs["median"], hs["p95"], hs["n"]))
+    print("%d files, one guest + one command each: %.2f / %.2f s (n=%d; %.1f files/min)"
+          % (FILES, ps["median"], ps["p95"], ps["n"], res["suite_files_per_minute"]))
+    print("same with --save-events: %.2f / %.2f s (%.3fx)"
+          % (es["median"], es["p95"], res["events_overhead_ratio"]))
+    print("files restoring a fixture + one command each:")
+    for n, s in scaling.items():
+        print("  %3s files: %.2f / %.2f s (n=%d; %.0f files/min)"
+              % (n, s["median"], s["p95"], s["n"], s["files_per_minute"]))
     if mem:
-        print("idle 256 MiB guest: QEMU RSS %.0f MiB per VM (%d VMs), provium itself %.0f MiB"
-              % (mem["qemu_rss_mib_per_idle_vm"], mem["vms"], mem["provium_rss_mib"]))
+        print("idle 256 MiB guest: QEMU RSS %.0f MiB per VM, peak %.0f MiB (%d VMs); provium "
+              "itself peak %.0f MiB" % (mem["qemu_rss_mib_per_idle_vm"],
+                                        mem["qemu_peak_rss_mib_per_vm"] or 0, mem["vms"],
+                                        mem["provium_peak_rss_mib"]))
     print("written: %s" % out_path)
 
 
