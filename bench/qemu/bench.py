@@ -22,7 +22,7 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPS = int(os.environ.get("PROVIUM_BENCH_REPS", "7"))
+REPS = int(os.environ.get("PROVIUM_BENCH_REPS", "5"))
 RUNS = int(os.environ.get("PROVIUM_BENCH_RUNS", "200"))
 PROCESS_REPS = int(os.environ.get("PROVIUM_BENCH_PROCESS_REPS", str(REPS)))
 

@@ -8,7 +8,7 @@
 -- PROVIUM_BENCH_RUNS (vm:run("true") calls, default 200), PROVIUM_BENCH_SNAPDIR (where
 -- snapshots are written, default TMPDIR).
 
-local REPS = tonumber(os.getenv("PROVIUM_BENCH_REPS") or "") or 7
+local REPS = tonumber(os.getenv("PROVIUM_BENCH_REPS") or "") or 5
 local RUNS = tonumber(os.getenv("PROVIUM_BENCH_RUNS") or "") or 200
 local SNAPDIR = os.getenv("PROVIUM_BENCH_SNAPDIR") or os.getenv("TMPDIR") or "/tmp"
 local MEM = "256M"
@@ -82,8 +82,11 @@ test("cold boot to agent ready", { timeout = "15m" }, function(t)
   end
 end)
 
+-- The two boots below explain where boot time goes; PROVIUM_BENCH_BREAKDOWN=0 skips them.
+local breakdown_test = os.getenv("PROVIUM_BENCH_BREAKDOWN") ~= "0" and test or function() end
+
 -- For the breakdown only: one boot without `quiet`, so the console shows what the kernel does.
-test("cold boot, verbose console (breakdown only)", { timeout = "5m" }, function(t)
+breakdown_test("cold boot, verbose console (breakdown only)", { timeout = "5m" }, function(t)
   local vm = provium:vm("verbose", "linux", { memory = MEM })
   local t0 = _provium_now()
   local dt = timed(function()
@@ -113,7 +116,7 @@ end)
 
 -- For the breakdown only: which initcalls the kernel spends its boot in (KERN_DEBUG lines reach
 -- dmesg, not the quiet console, so the boot is not slowed by printing them).
-test("cold boot, initcall_debug (breakdown only)", { timeout = "5m" }, function(t)
+breakdown_test("cold boot, initcall_debug (breakdown only)", { timeout = "5m" }, function(t)
   local vm = provium:vm("initcalls", "linux", { memory = MEM })
   local dt = timed(function() vm:boot({ kernel_cmdline_append = "initcall_debug" }) end)
   local facts = guest_boot_facts(vm)

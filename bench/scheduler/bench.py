@@ -24,7 +24,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REPS = int(os.environ.get("PROVIUM_BENCH_REPS", "3"))
-QEMU_FILES = int(os.environ.get("PROVIUM_BENCH_QEMU_FILES", "8"))
+QEMU_FILES = int(os.environ.get("PROVIUM_BENCH_QEMU_FILES", "6"))
 LOCAL_FILES = int(os.environ.get("PROVIUM_BENCH_LOCAL_FILES", "40"))
 
 LINUX_TOML = (
