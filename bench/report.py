@@ -84,6 +84,14 @@ def build(results, stages, wall):
                "peers": pe}
     L = []
     w = L.append
+
+    def table(title, columns):
+        """A `## title` section (when given) opening a Markdown table with these columns."""
+        if title:
+            w("## " + title)
+            w("")
+        w("| " + " | ".join(columns) + " |")
+        w("|" + "---|" * len(columns))
     w("# Benchmark results%s" % (" (quick run)" if QUICK else ""))
     w("")
     w("Written by `%s` on %s in %d min %d s; every figure is **median / p95** over n runs of one "
@@ -119,16 +127,13 @@ def build(results, stages, wall):
               % (s(prov["fixture_process_one_command_s"]), n(prov["fixture_process_one_command_s"]),
                  p["peer"], s(p["first_command_s"]), r["fixture"], tgt("fixture")))
             if "per_command" in r:
-                w("| one more command on a running guest | %s ms | %s | %s | %.1f ms (median of 1+%d minus 1) | **%.3fx** | %s |"
+                w("| one more command on a running guest | %s ms | %s | %s | %s ms (n=%s) | **%.3fx** | %s |"
                   % (s(prov["run_true_s"], 1e3), n(prov["run_true_s"]), p["peer"],
-                     p["per_command_s"]["median"] * 1e3, p.get("commands", 100), r["per_command"],
+                     s(p["per_command_s"], 1e3), n(p["per_command_s"]), r["per_command"],
                      tgt("per_command")))
         w("")
     if q:
-        w("## The `linux` guest (256 MiB, in one provium process)")
-        w("")
-        w("| Figure | median / p95 | n |")
-        w("|---|---|---|")
+        table("The `linux` guest (256 MiB, in one provium process)", ['Figure', 'median / p95', 'n'])
         rows = [("cold boot to agent ready (`vm:boot`)", "cold_boot_s", 1, "s"),
                 ("snapshot (`vm:snapshot`)", "snapshot_s", 1, "s"),
                 ("restore to agent ready (`vm:restore`)", "restore_s", 1, "s"),
@@ -147,10 +152,7 @@ def build(results, stages, wall):
               % (tp["median"], tp["p95"], n(q["read_file_64m_s"])))
         w("")
     if ms:
-        w("## Scaling with guest memory")
-        w("")
-        w("| Memory | cold boot s | ×256M | restore s | ×256M | `vm:run` ms | ×256M | snapshot file |")
-        w("|---|---|---|---|---|---|---|---|")
+        table("Scaling with guest memory", ['Memory', 'cold boot s', '×256M', 'restore s', '×256M', '`vm:run` ms', '×256M', 'snapshot file'])
         for mem, v in ms["sizes"].items():
             r = v["ratio_to_smallest"]
             w("| %s | %s | %.2fx | %s | %.2fx | %s | %.2fx | %.1f MB |" % (
@@ -160,10 +162,7 @@ def build(results, stages, wall):
         w("n = %d boots and restores, %d `vm:run`s per size." % (ms["reps"], ms["runs"]))
         w("")
     if su:
-        w("## Suites (whole provium processes)")
-        w("")
-        w("| Figure | median / p95 | n |")
-        w("|---|---|---|")
+        table("Suites (whole provium processes)", ['Figure', 'median / p95', 'n'])
         w("| one file of 100 trivial tests (no VM) | %s s | %s |"
           % (s(su["hundred_tests_s"], fmt="%.3f"), n(su["hundred_tests_s"])))
         w("| %d files, each booting one 256 MiB guest + one command | %s s (%.1f files/min) | %s |"
@@ -188,10 +187,7 @@ def build(results, stages, wall):
                 w("| %s | %s | %s | %.0f | %.2fx |" % (k, s(v), n(v), v["files_per_minute"], v["median"] / one))
             w("")
     if sc:
-        w("## Scheduler: one file at a time vs the default pool")
-        w("")
-        w("| Suite | files | `--cpus 1` s | default s | speedup | default, calm PSI s | speedup |")
-        w("|---|---|---|---|---|---|---|")
+        table("Scheduler: one file at a time vs the default pool", ['Suite', 'files', '`--cpus 1` s', 'default s', 'speedup', 'default, calm PSI s', 'speedup'])
         for kind, v in sc["suites"].items():
             w("| %s | %d | %.2f | %.2f | **%.2fx** | %.2f | %.2fx |" % (
                 kind, v["files"], v["serial_median_s"], v["default_median_s"], v["speedup"],
@@ -200,10 +196,7 @@ def build(results, stages, wall):
         w("Medians of %d runs each." % sc["reps"])
         w("")
     if ag:
-        w("## Agent round trips over `--vmm local` (no kernel booted)")
-        w("")
-        w("| Figure | median / p95 |")
-        w("|---|---|")
+        table("Agent round trips over `--vmm local` (no kernel booted)", ['Figure', 'median / p95'])
         w("| sandbox boot to agent ready | %.1f ms |" % ag["local_boot_ms"])
         for label, key in (("`read_file` 4 bytes", "read_file_4b_ms"), ("exec `/bin/true`", "exec_true_ms")):
             v = ag[key]

@@ -17,42 +17,23 @@ usage: compare.py PROVIUM_BINARY RESULTS_DIR [--quick]
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from projects import FIXTURE, FIXTURE_USER, make_project  # noqa: E402
 from stats import summary  # noqa: E402
 
 QUICK = "--quick" in sys.argv
 REPS = int(os.environ.get("PROVIUM_BENCH_PEER_REPS", "3" if QUICK else "5"))
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TARGETS = {"cold": 0.3, "fixture": 0.05, "per_command": 0.5}  # from the issue; reported, not asserted
-
-FIXTURE = """local vm = provium:vm("base", "linux", { memory = "256M" })
-vm:boot()
-return vm:snapshot()
-"""
-USER = """local vm = vm_fixture("fixtures/base")
-test("one command", function(t) vm:run("true"):assert_ok() end)
-"""
 
 
 def fixture_process_s(binary):
-    d = tempfile.mkdtemp(prefix="provium-bench-peer-")
+    d = make_project({"fixtures/base.fixture.lua": FIXTURE, "one.test.lua": FIXTURE_USER},
+                     prefix="provium-bench-peer-")
     try:
-        with open(os.path.join(REPO, "provium.toml")) as f:
-            toml = f.read().replace('roots = ["examples"]', 'roots = ["."]')
-        toml = toml.replace("sh guest/build-linux.sh", "sh %s/guest/build-linux.sh" % REPO)
-        with open(os.path.join(d, "provium.toml"), "w") as f:
-            f.write(toml)
-        os.makedirs(os.path.join(d, "fixtures"))
-        with open(os.path.join(d, "fixtures", "base.fixture.lua"), "w") as f:
-            f.write(FIXTURE)
-        with open(os.path.join(d, "one.test.lua"), "w") as f:
-            f.write(USER)
         env = dict(os.environ, HOME=d, XDG_CACHE_HOME=os.path.join(d, ".cache"))
         args = [binary, "--no-progress", "-q", "one.test.lua"]
         warm = subprocess.run(args, cwd=d, env=env, capture_output=True, text=True)  # builds it

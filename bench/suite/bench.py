@@ -20,10 +20,10 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from projects import FIXTURE, FIXTURE_USER, make_project  # noqa: E402
 from stats import summary  # noqa: E402
 
 QUICK = "--quick" in sys.argv
@@ -33,7 +33,6 @@ TRIVIAL_REPS = 5 if QUICK else 11  # a 0.02 s process: cheap to repeat
 SCALING = [int(x) for x in os.environ.get(
     "PROVIUM_BENCH_SCALING_FILES", "1,4,16" if QUICK else "1,4,16,64").split(",")]
 SCALING_REPS = int(os.environ.get("PROVIUM_BENCH_SCALING_REPS", "1" if QUICK else "3"))
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 VM_FILE = """local vm = provium:vm("v", "linux", { memory = "256M" })
 vm:boot()
@@ -42,16 +41,7 @@ test("one command", function(t) vm:run("true"):assert_ok() end)
 
 
 def project(files):
-    d = tempfile.mkdtemp(prefix="provium-bench-suite-")
-    os.makedirs(os.path.join(d, "fixtures"))
-    with open(os.path.join(REPO, "provium.toml")) as f:
-        toml = f.read().replace('roots = ["examples"]', 'roots = ["."]')
-    with open(os.path.join(d, "provium.toml"), "w") as f:
-        f.write(toml.replace("sh guest/build-linux.sh", "sh %s/guest/build-linux.sh" % REPO))
-    for name, body in files.items():
-        with open(os.path.join(d, name), "w") as f:
-            f.write(body)
-    return d
+    return make_project(files, prefix="provium-bench-suite-")
 
 
 def timed(binary, d, extra=()):
@@ -67,15 +57,6 @@ def timed(binary, d, extra=()):
     except FileNotFoundError:
         pass
     return wall
-
-
-FIXTURE = """local vm = provium:vm("base", "linux", { memory = "256M" })
-vm:boot()
-return vm:snapshot()
-"""
-FIXTURE_USER = """local vm = vm_fixture("fixtures/base")
-test("one command", function(t) vm:run("true"):assert_ok() end)
-"""
 
 
 def file_scaling(binary):
