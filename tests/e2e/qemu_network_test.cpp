@@ -323,7 +323,11 @@ test("the fixture's guests keep their addresses and rules", function(t)
   t:assert(lan:is_partitioned(pair.a, pair.b))
   t:assert_contains(pair.a:run("ping -c 1 -W 1 " .. B).stdout, "0 packets received")
   lan:unpartition({from = pair.a, to = pair.b})
-  t:assert_contains(pair.a:run("ping -c 2 -W 2 " .. B).stdout, "2 packets received")
+  -- At least one reply: under a loaded CI host a TCG guest can stall past a ping's wait
+  -- (CI once saw 1 of 2 come back, the first in 33 ms); loss itself is tested elsewhere.
+  local out = pair.a:run("ping -c 3 -W 3 " .. B).stdout
+  local got = tonumber(out:match("(%d+) packets received"))
+  t:assert(got and got >= 1, "traffic flows again after unpartition: " .. out)
 end)
 )lua");
   auto r = run_qemu(p, {"-v", "use.test.lua"}, 300);
