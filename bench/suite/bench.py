@@ -27,7 +27,7 @@ from projects import FIXTURE, FIXTURE_USER, make_project  # noqa: E402
 from stats import summary  # noqa: E402
 
 QUICK = "--quick" in sys.argv
-REPS = int(os.environ.get("PROVIUM_BENCH_REPS", "2" if QUICK else "3"))
+REPS = int(os.environ.get("PROVIUM_BENCH_SUITE_REPS", "2" if QUICK else "3"))  # own knob: --quick sets PROVIUM_BENCH_REPS for the guest part
 FILES = int(os.environ.get("PROVIUM_BENCH_SUITE_FILES", "6" if QUICK else "20"))
 TRIVIAL_REPS = 5 if QUICK else 11  # a 0.02 s process: cheap to repeat
 SCALING = [int(x) for x in os.environ.get(
