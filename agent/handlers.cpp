@@ -1,8 +1,8 @@
 // The op table: every handler registered once, looked up by kind; batch_op runs items in order.
 #include <cstring>
 
-#include "agent/ops.hpp"
 #include "agent/io.hpp"
+#include "agent/ops.hpp"
 #include "proto/protocol.hpp"
 
 namespace provium::agent {
@@ -27,7 +27,8 @@ void op_batch(Request& r) {
     std::string kind;
     Value payload;
     if (auto m = item.as_map()) {
-      if (auto k = m->find("kind"); k != m->end() && k->second.as_string()) kind = *k->second.as_string();
+      if (auto k = m->find("kind"); k != m->end() && k->second.as_string())
+        kind = *k->second.as_string();
       if (auto p = m->find("payload"); p != m->end()) payload = p->second;
     }
     auto error_reply = [](const std::string& kind_, const std::string& msg) {
@@ -102,6 +103,7 @@ const Registry& registry() {
     register_proc_ops(r);
     register_misc_ops(r);
     register_stream_ops(r);
+    register_memory_ops(r);
     r["batch_op"] = op_batch;
     r["batch_exec"] = op_batch_exec;
     register_worker_ops(r);  // last: it wraps the handle ops of the families above

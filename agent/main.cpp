@@ -37,7 +37,8 @@ void serve_fd_forever(int fd) {
 }
 
 [[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr, "provium-agent: %s\nusage: provium-agent [--fd N | --worker-fd N] [--port N]\n", why);
+  std::fprintf(
+      stderr, "provium-agent: %s\nusage: provium-agent [--fd N | --worker-fd N] [--port N]\n", why);
   std::exit(2);
 }
 
@@ -56,15 +57,17 @@ int main(int argc, char** argv) {
       if (!end || *end) usage(("bad value for " + a).c_str());
       return static_cast<int>(v);
     };
-    if (a == "--fd" || a == "--worker-fd") serve_fd = value();
-    else if (a == "--port") port = value();
+    if (a == "--fd" || a == "--worker-fd")
+      serve_fd = value();
+    else if (a == "--port")
+      port = value();
     else if (a == "--worker-creds" && i + 1 < argc) {
       if (!(creds = decode_worker_creds(argv[++i]))) usage("bad value for --worker-creds");
-    }
-    else if (a == "--version") {
+    } else if (a == "--version") {
       std::printf("provium-agent %s\n", kAgentVersion);
       return 0;
-    } else usage(("unknown argument " + a).c_str());
+    } else
+      usage(("unknown argument " + a).c_str());
   }
   if (creds) {
     // Before any thread exists: capset applies to the calling thread only.
@@ -86,6 +89,7 @@ int main(int argc, char** argv) {
     std::_Exit(0);
   }
 
+  set_serving_vm_guest();
   bool pid1 = ::getpid() == 1;
   bool chain = pid1 && ::access("/init", X_OK) == 0 && std::string(argv[0]) != "/init";
   if (pid1) {
@@ -94,7 +98,8 @@ int main(int argc, char** argv) {
     std::vector<std::string> mods = {"virtio_pci", "virtio_net", "virtio_blk", "qemu_fw_cfg"};
     mods.push_back(transport == "vsock" ? "vmw_vsock_virtio_transport" : "virtio_console");
     for (auto& m : image_modules()) mods.push_back(m);
-    for (auto& p : load_modules(mods)) std::fprintf(stderr, "provium-agent: module %s\n", p.c_str());
+    for (auto& p : load_modules(mods))
+      std::fprintf(stderr, "provium-agent: module %s\n", p.c_str());
     if (chain) {
       // The user's init keeps PID 1; the agent continues as its child.
       pid_t child = ::fork();

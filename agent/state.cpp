@@ -2,6 +2,7 @@
 
 #include <sys/wait.h>
 
+#include <atomic>
 #include <thread>
 
 namespace provium::agent {
@@ -91,6 +92,13 @@ std::mutex reaper_mu;
 std::condition_variable reaper_cv;
 bool reaper_kicked = false;
 }  // namespace
+
+namespace {
+std::atomic<bool> vm_guest{false};
+}  // namespace
+
+bool serving_vm_guest() { return vm_guest.load(); }
+void set_serving_vm_guest() { vm_guest.store(true); }
 
 void kick_reaper() {
   std::lock_guard lk(reaper_mu);

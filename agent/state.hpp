@@ -75,4 +75,9 @@ void start_reaper();
 /// Tells the reaper a child may exist now (it idles while the agent has none).
 void kick_reaper();
 
+/// True when this agent serves a VM's guest (not a local sandbox or a worker on the host):
+/// ops that act on the whole machine, like zero_free_memory, refuse anywhere else.
+bool serving_vm_guest();
+void set_serving_vm_guest();
+
 }  // namespace provium::agent

@@ -31,6 +31,7 @@ stage() {  # stage NAME COMMAND...: runs one part and records how long it took
   echo "$name $(( $(date +%s) - t0 ))" >>"$stages"
 }
 build() {
+  sh scripts/deps.sh
   cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROVIUM_TESTS=OFF >/dev/null
   cmake --build build-bench --target provium provium-bench-agent provium-agent agent-overlay
 }

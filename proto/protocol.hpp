@@ -63,6 +63,7 @@ inline constexpr std::string_view kVirtioPortName = "org.provium.agent.0";
   X(syscall, false)              \
   X(ioctl, false)                \
   X(read_mem, false)             \
+  X(zero_free_memory, false)     \
   X(tail_file, true)             \
   X(proc_stream, true)           \
   X(fd_stream, true)             \

@@ -7,7 +7,7 @@ PACKAGES="build-essential cmake ninja-build pkg-config git
   liblua5.4-dev libfmt-dev nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libmsgpack-cxx-dev
   libgtest-dev libgmock-dev libedit-dev libzstd-dev libxxhash-dev libssl-dev libarchive-dev
   clang-format python3 python3-msgpack
-  qemu-system-x86 qemu-utils cpio kmod gzip binutils iproute2 nftables tcpdump"
+  qemu-system-x86 qemu-utils cpio kmod gzip lz4 binutils iproute2 nftables tcpdump"
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

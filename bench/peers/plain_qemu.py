@@ -5,9 +5,8 @@ virtme-style runner, does). No agent, no QMP, no snapshots: the floor for "boot 
 command", measured from nothing to the command's output on the serial console.
 
 usage: plain_qemu.py IMAGE_DIR WORKDIR OUTPUT_JSON [--quick]
-  IMAGE_DIR holds vmlinuz and initrd.cpio.gz from guest/build-linux.sh
+  IMAGE_DIR holds kernel and initrd.cpio from guest/build-linux.sh
 """
-import gzip
 import json
 import os
 import select
@@ -35,13 +34,13 @@ def newc(name, data, mode):
 
 
 def build_initrd(image_dir, workdir):
-    out = os.path.join(workdir, "plain-initrd.cpio.gz")
-    with open(os.path.join(image_dir, "initrd.cpio.gz"), "rb") as f:
+    out = os.path.join(workdir, "plain-initrd.cpio")
+    with open(os.path.join(image_dir, "initrd.cpio"), "rb") as f:
         base = f.read()
     extra = newc("init", INIT, 0o100755) + newc("TRAILER!!!", b"", 0)
     with open(out, "wb") as f:
         f.write(base)  # concatenated initramfs archives are unpacked in order
-        f.write(gzip.compress(extra))
+        f.write(extra)  # uncompressed, like the base image
     return out
 
 
@@ -49,7 +48,7 @@ def boot_once(kernel, initrd, accel):
     args = ["qemu-system-x86_64", "-M", "q35,accel=" + accel, "-cpu", "max" if accel == "tcg" else "host",
             "-m", "256M", "-smp", "1", "-nodefaults", "-no-reboot", "-nographic", "-serial", "stdio",
             "-kernel", kernel, "-initrd", initrd,
-            "-append", "console=ttyS0 quiet loglevel=3 panic=-1 cryptomgr.notests init_on_free=1 rdinit=/init"]
+            "-append", "console=ttyS0 quiet loglevel=3 panic=-1 cryptomgr.notests rdinit=/init"]
     t0 = time.monotonic()
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     seen = b""
@@ -77,7 +76,7 @@ def main():
     os.makedirs(workdir, exist_ok=True)
     accel = "kvm" if os.environ.get("PROVIUM_BENCH_ACCEL", "") == "KVM" else "tcg"
     initrd = build_initrd(image_dir, workdir)
-    kernel = os.path.join(image_dir, "vmlinuz")
+    kernel = os.path.join(image_dir, "kernel")
     boot_once(kernel, initrd, accel)  # warm the page cache
     samples = [boot_once(kernel, initrd, accel) for _ in range(REPS)]
     res = {"peer": "plain QEMU + /init script", "accel": accel.upper(),

@@ -19,21 +19,18 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import projects  # noqa: E402
+
 REPS = int(os.environ.get("PROVIUM_BENCH_REPS", "3"))
 QEMU_FILES = int(os.environ.get("PROVIUM_BENCH_QEMU_FILES", "6"))
 LOCAL_FILES = int(os.environ.get("PROVIUM_BENCH_LOCAL_FILES", "40"))
 
-LINUX_TOML = (
-    "[profiles.linux]\n"
-    "build = \"sh '%s/guest/build-linux.sh' {out}\"\n"
-    "kernel = \"{out}/vmlinuz\"\ninitrd = \"{out}/initrd.cpio.gz\"\n"
-    "cmdline = \"quiet loglevel=3 panic=-1 cryptomgr.notests init_on_free=1 console=ttyS0\"\n"
-    "[profiles.host]\nkernel = \"/nonexistent\"\ncmdline = \"console=ttyS0\"\n" % REPO
-)
+# The repository's provium.toml (its `linux` profile is the guest users get) plus a `host`
+# profile for the --vmm local suite.
+HOST_PROFILE = '\n[profiles.host]\nkernel = "/nonexistent"\ncmdline = "console=ttyS0"\n'
 
 QEMU_FILE = """test("boots and runs", function(t)
   local vm = provium:vm("v", "linux", {memory = "256M"})
@@ -51,9 +48,9 @@ end)
 
 
 def make_project(kind):
-    d = tempfile.mkdtemp(prefix="provium-bench-sched-")
-    with open(os.path.join(d, "provium.toml"), "w") as f:
-        f.write(LINUX_TOML)
+    d = projects.make_project({}, prefix="provium-bench-sched-")
+    with open(os.path.join(d, "provium.toml"), "a") as f:
+        f.write(HOST_PROFILE)
     n, body = (QEMU_FILES, QEMU_FILE) if kind == "qemu" else (LOCAL_FILES, LOCAL_FILE)
     for i in range(n):
         with open(os.path.join(d, "f%03d.test.lua" % i), "w") as f:

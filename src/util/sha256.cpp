@@ -2,16 +2,14 @@
 
 #include <fmt/format.h>
 #include <openssl/evp.h>
-#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <map>
-#include <mutex>
 #include <stdexcept>
-#include <tuple>
 #include <vector>
+
+#include "util/file_memo.hpp"
 
 namespace provium::util {
 
@@ -65,21 +63,7 @@ std::string sha256_file(const std::string& path) {
 }
 
 std::string sha256_file_memo(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0)
-    throw std::runtime_error(fmt::format("cannot read `{}`: {}", path, std::strerror(errno)));
-  using Identity = std::tuple<std::string, off_t, long, long, ino_t, dev_t>;
-  Identity id{path, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec, st.st_ino, st.st_dev};
-  static std::mutex mu;
-  static std::map<Identity, std::string> memo;
-  {
-    std::lock_guard lk(mu);
-    if (auto it = memo.find(id); it != memo.end()) return it->second;
-  }
-  std::string digest = sha256_file(path);  // outside the lock: hashing a kernel takes a while
-  std::lock_guard lk(mu);
-  memo[id] = digest;
-  return digest;
+  return file_memo("sha256", path, [&] { return sha256_file(path); });
 }
 
 }  // namespace provium::util

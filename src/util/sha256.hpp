@@ -1,5 +1,5 @@
 // SHA-256 through OpenSSL: of bytes, of a file's contents, and of a file's contents memoised
-// by its identity (path, size, mtime, inode) so keys over large kernels and images stay cheap.
+// by its identity (util/file_memo.hpp) so keys over large kernels and images stay cheap.
 #pragma once
 
 #include <string>
@@ -13,8 +13,9 @@ std::string sha256_hex(std::string_view data);
 /// Lower-case hex SHA-256 of the file's contents. Throws std::runtime_error naming the file.
 std::string sha256_file(const std::string& path);
 
-/// As sha256_file, but remembered for this process while the file's path, size, mtime and
-/// inode stay the same. Thread-safe.
+/// As sha256_file, but remembered while the file's identity (path, size, mtime, ctime, inode)
+/// stays the same: in this process, and across processes once a store is set (file_memo.hpp).
+/// Thread-safe.
 std::string sha256_file_memo(const std::string& path);
 
 /// Incremental hashing for keys built from many parts.

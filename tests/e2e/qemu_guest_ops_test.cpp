@@ -117,8 +117,8 @@ TEST(QemuGuest, BootFailuresAreClearAndFailOnlyThatFile) {
   // `noagent`: the default image without the agent, whose init exits at once (a kernel panic).
   std::string image = std::string(PROVIUM_GUEST_CACHE) + "/linux";
   p.write("provium.toml", linux_profile_toml() + "\n[profiles.noagent]\nkernel = \"" + image +
-                              "/vmlinuz\"\ninitrd = \"" + image +
-                              "/initrd.cpio.gz\"\ninject_agent = false\n"
+                              "/kernel\"\ninitrd = \"" + image +
+                              "/initrd.cpio\"\ninject_agent = false\n"
                               "cmdline = \"console=ttyS0 panic=-1 rdinit=/bin/false\"\n"
                               "\n[profiles.nokernel]\nkernel = \"/nonexistent/vmlinuz\"\n"
                               "cmdline = \"console=ttyS0\"\n");

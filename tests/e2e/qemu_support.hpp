@@ -10,9 +10,9 @@ namespace provium::e2e {
 
 inline std::string linux_profile_toml() {
   return std::string("[profiles.linux]\nbuild = \"sh '") + PROVIUM_SOURCE_DIR +
-         "/guest/build-linux.sh' {out}\"\nkernel = \"{out}/vmlinuz\"\ninitrd = "
-         "\"{out}/initrd.cpio.gz\"\n"
-         "cmdline = \"quiet loglevel=3 panic=-1 cryptomgr.notests init_on_free=1 console=ttyS0\"\n";
+         "/guest/build-linux.sh' {out}\"\nkernel = \"{out}/kernel\"\ninitrd = "
+         "\"{out}/initrd.cpio\"\n"
+         "cmdline = \"quiet loglevel=3 panic=-1 cryptomgr.notests console=ttyS0\"\n";
 }
 
 // The QEMU suites boot up to four 1-vCPU guests at once to test labs, fixtures and restores; on a

@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "util/file_memo.hpp"
 #include "util/host.hpp"
 #include "vmm/qemu/boot_options.hpp"
 #include "vmm/qemu/host_caps.hpp"
@@ -206,8 +207,25 @@ class QemuBackend : public Backend {
     static std::once_flag once;
     static std::string version;
     std::call_once(once, [] {
-      // "QEMU emulator version 7.2.22 (Debian …)": probed once per run.
-      version = util::first_line_of_output({"qemu-system-x86_64", "--version"});
+      // "QEMU emulator version 7.2.22 (Debian …)": probed once per run, and remembered across
+      // runs by the binary's identity (~30 ms per process otherwise). A wrapper script's
+      // identity says nothing about the QEMU it runs, so scripts are asked every time.
+      auto probe = [] { return util::first_line_of_output({"qemu-system-x86_64", "--version"}); };
+      auto probe_or_throw = [&] {  // a failed probe is not remembered
+        std::string v = probe();
+        if (v.empty()) throw std::runtime_error("qemu-system-x86_64 --version printed nothing");
+        return v;
+      };
+      std::string bin = util::find_on_path("qemu-system-x86_64");
+      std::ifstream head(bin, std::ios::binary);
+      char magic[2] = {};
+      bool script = !head.read(magic, 2) || (magic[0] == '#' && magic[1] == '!');
+      try {
+        version =
+            bin.empty() || script ? probe() : util::file_memo("--version", bin, probe_or_throw);
+      } catch (const std::exception&) {
+        version = probe();
+      }
     });
     if (version.empty()) version = "qemu (version unknown)";
     bool kvm = choose_accel(settings_.accel) == Accel::Kvm;

@@ -52,6 +52,7 @@ class QemuMachine : public Machine {
  private:
   int connect_agent_socket(Qmp::Clock::time_point deadline);
   void load_snapshot(const std::string& path, Qmp::Clock::time_point deadline);
+  void zero_free_guest_memory();
   void handshake(int fd, Qmp::Clock::time_point deadline, bool restored);
   [[noreturn]] void fail(const std::string& why);
   std::string qemu_stderr_tail();
