@@ -21,14 +21,6 @@
 
 namespace provium::vmm::qemu {
 
-#include <time.h>
-static void probe(const char* what) {
-  if (!getenv("PROVIUM_PROBE")) return;
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  fprintf(stderr, "PROBE %.3f %s\n", ts.tv_sec + ts.tv_nsec / 1e9, what);
-}
-
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
