@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <limits>
 #include <memory>
 
 #include "agent/ops.hpp"
@@ -47,10 +48,11 @@ long long number_after(const char* path, const char* key) {
   return v;
 }
 
-// Runs in the child: takes free memory chunk by chunk while more than a safety margin stays
-// free (re-read every chunk, so a guest process allocating at the same time is never starved),
-// touching each page so the kernel zeroes it. Returns the bytes taken.
-std::size_t take_free_memory() {
+// Runs in the child: takes free memory chunk by chunk, up to `budget` bytes and while more
+// than a safety margin stays free (re-read every chunk, so a guest process allocating at the
+// same time is never starved), faulting each page in so the kernel zeroes it. Returns the bytes
+// taken.
+std::size_t take_free_memory(long long budget) {
   if (int fd = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC); fd >= 0) {
     ssize_t w = ::write(fd, "1000", 4);  // under pressure the OOM killer picks us first
     (void)w;
@@ -59,7 +61,7 @@ std::size_t take_free_memory() {
   long long min_free = number_after("/proc/sys/vm/min_free_kbytes", "");
   long long margin = std::max(16LL << 20, min_free > 0 ? 4 * min_free * 1024 : 0);
   std::size_t taken = 0;
-  while (true) {
+  while (static_cast<long long>(taken + kChunk) <= budget) {
     long long free_kib = number_after("/proc/meminfo", "MemFree:");
     long long free_now = free_kib < 0 ? -1 : free_kib * 1024;
     if (free_now < 0 || free_now < margin + static_cast<long long>(kChunk)) break;
@@ -83,6 +85,17 @@ void op_zero_free_memory(Request& r) {
            proto::agent_error("unsupported", "zero_free_memory runs only in a VM guest"));
     return;
   }
+  // The host may say how much of the guest's RAM it backs (resident_bytes of ram_bytes). Pages
+  // it never backed are zero; in-use pages are resident too, so resident - in use ~ the free
+  // pages that may hold old bytes, which the kernel's allocator hands out first (recently
+  // freed pages go to the head of its free lists, boot memory to the tail). 16 MiB of slack.
+  long long budget = std::numeric_limits<long long>::max();
+  if (proto::opt_field(r.payload, "resident_bytes") && proto::opt_field(r.payload, "ram_bytes")) {
+    long long free_kib = number_after("/proc/meminfo", "MemFree:");
+    long long in_use = proto::int_field(r.payload, "ram_bytes") - free_kib * 1024;
+    if (free_kib >= 0)
+      budget = proto::int_field(r.payload, "resident_bytes") - in_use + (16LL << 20);
+  }
   auto t0 = std::chrono::steady_clock::now();
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) throw OsError{errno, "pipe"};
@@ -96,7 +109,7 @@ void op_zero_free_memory(Request& r) {
   }
   if (pid == 0) {
     ::close(p[0]);
-    std::size_t taken = take_free_memory();
+    std::size_t taken = take_free_memory(budget);
     ssize_t w = ::write(p[1], &taken, sizeof taken);
     (void)w;
     ::_exit(0);

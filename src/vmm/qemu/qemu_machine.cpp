@@ -9,9 +9,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -262,16 +264,40 @@ LaunchSpec spec_from_model(const nlohmann::json& m) {
   return s;
 }
 
+// Resident bytes of QEMU's mapping of guest RAM (the one anonymous mapping of exactly the
+// guest's memory size in /proc/PID/smaps): the guest pages the host has ever had to back.
+std::optional<std::uint64_t> guest_ram_resident(pid_t pid, std::uint64_t ram_bytes) {
+  std::ifstream in(fmt::format("/proc/{}/smaps", pid));
+  std::string line;
+  bool in_ram = false;
+  while (std::getline(in, line)) {
+    unsigned long long lo = 0, hi = 0, kib = 0;
+    if (std::sscanf(line.c_str(), "%llx-%llx ", &lo, &hi) == 2)
+      in_ram = hi - lo == ram_bytes;
+    else if (in_ram && std::sscanf(line.c_str(), "Rss: %llu kB", &kib) == 1)
+      return static_cast<std::uint64_t>(kib) * 1024;
+  }
+  return std::nullopt;
+}
+
 void QemuMachine::zero_free_guest_memory() {
   // Pages the guest freed keep their old bytes and QEMU streams every page that is not all
   // zeros; the agent zeroes free memory first (agent/ops_memory.cpp), so a booted 256 MiB guest
-  // snapshots to the memory it uses. Best effort: without a live agent, with an older agent or
-  // a guest too busy to answer, the snapshot is only larger.
+  // snapshots to the memory it uses. Free pages the host never backed are zero already, so the
+  // agent is told how much RAM is resident and zeroes only about as much as may be dirty
+  // (its allocator hands out recently freed pages first): zeroing all of a 4 GiB guest would
+  // take seconds under TCG and make the host back all of it. Best effort: without a live
+  // agent, with an older agent or a guest too busy to answer, the snapshot is only larger.
   if (!agent_ || !agent_->alive()) return;
   auto until = Qmp::Clock::now() + 10s;
-  proto::Map none;
+  proto::Map args;
+  std::uint64_t ram = spec_.memory_mib << 20;
+  if (auto resident = guest_ram_resident(pid_, ram)) {
+    args["ram_bytes"] = proto::Value{static_cast<std::int64_t>(ram)};
+    args["resident_bytes"] = proto::Value{static_cast<std::int64_t>(*resident)};
+  }
   try {
-    agent_->call("zero_free_memory", proto::Value{std::move(none)}, [&]() -> std::string {
+    agent_->call("zero_free_memory", proto::Value{std::move(args)}, [&]() -> std::string {
       return Qmp::Clock::now() > until ? "zero_free_memory took over 10 s" : "";
     });
   } catch (const std::exception&) {
