@@ -12,13 +12,9 @@
 set -eu
 cd "$(dirname "$0")/.."
 QUICK=""
-if [ "${1:-}" = "--quick" ]; then
-  QUICK="--quick"
-  export PROVIUM_BENCH_REPS="${PROVIUM_BENCH_REPS:-3}" PROVIUM_BENCH_RUNS="${PROVIUM_BENCH_RUNS:-50}"
-  export PROVIUM_BENCH_QEMU_FILES="${PROVIUM_BENCH_QEMU_FILES:-4}" PROVIUM_BENCH_LOCAL_FILES="${PROVIUM_BENCH_LOCAL_FILES:-20}"
-  export PROVIUM_BENCH_PEER_REPS="${PROVIUM_BENCH_PEER_REPS:-3}" PROVIUM_BENCH_PEER_COMMANDS="${PROVIUM_BENCH_PEER_COMMANDS:-50}"
-  export PROVIUM_BENCH_BREAKDOWN="${PROVIUM_BENCH_BREAKDOWN:-0}" PROVIUM_BENCH_PROCESS_REPS="${PROVIUM_BENCH_PROCESS_REPS:-3}"
-fi
+# Every part picks its own repetition counts for --quick (each script's header lists them and
+# the environment variables that override them).
+if [ "${1:-}" = "--quick" ]; then QUICK="--quick"; fi
 started=$(date +%s)
 mkdir -p bench/results
 stages=bench/results/stages.txt
@@ -45,9 +41,9 @@ memory() {
 }
 stage build build
 stage "agent (local)" agent
-stage "linux guest" sh bench/qemu/run.sh
+stage "linux guest" sh bench/qemu/run.sh $QUICK
 stage "memory scaling" memory
-stage scheduler sh bench/scheduler/run.sh
+stage scheduler sh bench/scheduler/run.sh $QUICK
 stage suites sh bench/suite/run.sh $QUICK
 stage peers sh bench/peers/run.sh $QUICK
 python3 -B bench/report.py bench/results "$stages" "$(( $(date +%s) - started ))" $QUICK >bench/results/report.log

@@ -6,7 +6,7 @@ Runs bench/qemu/vm.bench.lua through the real `provium` binary (--json), collect
 the first console byte, times whole `provium` processes on bench/qemu/one-command.bench.lua,
 then prints a table and writes the figures as JSON.
 
-usage: bench.py PROVIUM_BINARY OUTPUT_JSON
+usage: bench.py PROVIUM_BINARY OUTPUT_JSON [--quick]
 """
 import json
 import math
@@ -22,9 +22,12 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPS = int(os.environ.get("PROVIUM_BENCH_REPS", "5"))
-RUNS = int(os.environ.get("PROVIUM_BENCH_RUNS", "200"))
+QUICK = "--quick" in sys.argv
+REPS = int(os.environ.get("PROVIUM_BENCH_REPS", "3" if QUICK else "5"))
+RUNS = int(os.environ.get("PROVIUM_BENCH_RUNS", "50" if QUICK else "200"))
 PROCESS_REPS = int(os.environ.get("PROVIUM_BENCH_PROCESS_REPS", str(REPS)))
+# The boot breakdown (a verbose-console boot and an initcall_debug boot): full runs only.
+BREAKDOWN = os.environ.get("PROVIUM_BENCH_BREAKDOWN", "0" if QUICK else "1")
 
 TARGETS = {  # from the issue; stated next to the figures, never asserted
     "boot_s": ("<=", 3.0),
@@ -152,7 +155,8 @@ def bench_logs(stdout):
 def main():
     provium, out_path = sys.argv[1], sys.argv[2]
     work = tempfile.mkdtemp(prefix="provium-qbench-")
-    env = dict(os.environ, TMPDIR=work, PROVIUM_BENCH_REPS=str(REPS), PROVIUM_BENCH_RUNS=str(RUNS))
+    env = dict(os.environ, TMPDIR=work, PROVIUM_BENCH_REPS=str(REPS), PROVIUM_BENCH_RUNS=str(RUNS),
+               PROVIUM_BENCH_BREAKDOWN=BREAKDOWN)
     vm_file = os.path.join(work, "vm.test.lua")
     one_file = os.path.join(work, "one-command.test.lua")
     shutil.copy(os.path.join(HERE, "vm.bench.lua"), vm_file)

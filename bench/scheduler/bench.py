@@ -10,7 +10,10 @@ Each configuration runs REPS times; medians are reported. The default pool runs 
 host-pressure (PSI) throttling as shipped, and with a calm PSI reading (PROVIUM_PSI_ROOT), so
 the cost of throttling on this machine is visible.
 
-usage: bench.py PROVIUM_BINARY OUTPUT_JSON
+A quick run (--quick) runs each configuration once and skips the QEMU warm-up run: bench/run.sh
+has booted the guest image (built, in the page cache) before this part.
+
+usage: bench.py PROVIUM_BINARY OUTPUT_JSON [--quick]
 """
 import json
 import os
@@ -24,9 +27,10 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import projects  # noqa: E402
 
-REPS = int(os.environ.get("PROVIUM_BENCH_REPS", "3"))
-QEMU_FILES = int(os.environ.get("PROVIUM_BENCH_QEMU_FILES", "6"))
-LOCAL_FILES = int(os.environ.get("PROVIUM_BENCH_LOCAL_FILES", "40"))
+QUICK = "--quick" in sys.argv
+REPS = int(os.environ.get("PROVIUM_BENCH_SCHED_REPS", "1" if QUICK else "3"))
+QEMU_FILES = int(os.environ.get("PROVIUM_BENCH_QEMU_FILES", "4" if QUICK else "6"))
+LOCAL_FILES = int(os.environ.get("PROVIUM_BENCH_LOCAL_FILES", "20" if QUICK else "40"))
 
 # The repository's provium.toml (its `linux` profile is the guest users get) plus a `host`
 # profile for the --vmm local suite.
@@ -104,10 +108,11 @@ def main():
         project, n = make_project(kind)
         calm = {"PROVIUM_PSI_ROOT": os.path.join(project, ".calm-psi")}
         try:
-            run_suite(binary, project, kind, [], calm)  # warm-up: guest image build, page cache
+            if not (QUICK and kind == "qemu"):
+                run_suite(binary, project, kind, [], calm)  # warm-up: image build, page cache
+            serial = [run_suite(binary, project, kind, ["--cpus", "1"], calm) for _ in range(REPS)]
             if kind == "qemu":
                 results["machine"]["accel"] = accelerator(run_suite.last_stderr)
-            serial = [run_suite(binary, project, kind, ["--cpus", "1"], calm) for _ in range(REPS)]
             default = [run_suite(binary, project, kind, [], {}) for _ in range(REPS)]
             default_calm = [run_suite(binary, project, kind, [], calm) for _ in range(REPS)]
         finally:

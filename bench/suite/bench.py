@@ -28,7 +28,7 @@ from stats import summary  # noqa: E402
 
 QUICK = "--quick" in sys.argv
 REPS = int(os.environ.get("PROVIUM_BENCH_SUITE_REPS", "2" if QUICK else "3"))  # own knob: --quick sets PROVIUM_BENCH_REPS for the guest part
-FILES = int(os.environ.get("PROVIUM_BENCH_SUITE_FILES", "6" if QUICK else "20"))
+FILES = int(os.environ.get("PROVIUM_BENCH_SUITE_FILES", "4" if QUICK else "20"))
 TRIVIAL_REPS = 5 if QUICK else 11  # a 0.02 s process: cheap to repeat
 SCALING = [int(x) for x in os.environ.get(
     "PROVIUM_BENCH_SCALING_FILES", "1,4,16" if QUICK else "1,4,16,64").split(",")]
