@@ -5,9 +5,34 @@
 #pragma once
 
 #include <functional>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace provium::util {
+
+/// One memo: in memory, and in `store` when it is not empty. The functions below use one
+/// process-wide instance; tests make their own.
+class FileMemo {
+ public:
+  explicit FileMemo(std::string store = {}) : store_(std::move(store)) {}
+  /// Sets the store if none is set yet (the first call wins).
+  void set_store(const std::string& path);
+  /// See file_memo() below.
+  std::string get(const std::string& kind, const std::string& path,
+                  const std::function<std::string()>& compute);
+
+ private:
+  void load_locked();
+  void save_locked();
+
+  std::mutex mu_;
+  std::map<std::string, std::string> values_;  // identity key -> value, this process
+  std::string store_;
+  bool loaded_ = false;
+  nlohmann::json persisted_ = nlohmann::json::object();
+};
 
 /// Persists memoised values in `path` (a small JSON file, replaced atomically; concurrent
 /// processes may each lose the other's newest entries, which are then recomputed). The first
