@@ -146,6 +146,9 @@ def build(results, stages, wall):
         for label, key, scale, unit in rows:
             if q.get(key):
                 w("| %s | %s %s | %s |" % (label, s(q[key], scale), unit, n(q[key])))
+        sb = q.get("snapshot_bytes")
+        if sb:
+            w("| snapshot file (zstd) of the booted guest | %.1f MB | %s |" % (sb["median"] / 1e6, n(sb)))
         tp = q.get("read_file_64m_mib_per_s")
         if tp:
             w("| `read_file` 64 MiB throughput | %.0f / %.0f MiB/s | %s |"
