@@ -37,6 +37,15 @@ def first_line(argv):
         return None
 
 
+def provium_version():
+    """`git describe` of the checkout, "-dirty" only for changes other than this report itself
+    (a run rewrites bench/RESULTS.md, which must not mark the next run's code as modified)."""
+    rev = first_line(["git", "-C", REPO, "describe", "--always"])
+    changed = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--", ".",
+                              ":!bench/RESULTS.md"], capture_output=True, text=True).stdout.strip()
+    return (rev or "unknown") + ("-dirty" if changed else "")
+
+
 def machine(qemu):
     mc = dict((qemu or {}).get("machine", {}))
     cpu, mem_gib = None, None
@@ -50,7 +59,7 @@ def machine(qemu):
     mc.update({
         "cpu": cpu, "memory_gib": round(mem_gib, 1) if mem_gib else None,
         "cores": os.cpu_count(), "host_kernel": platform.release(),
-        "provium": first_line(["git", "-C", REPO, "describe", "--always", "--dirty"]),
+        "provium": provium_version(),
         "cmake": first_line(["cmake", "--version"]),
     })
     return mc
@@ -172,6 +181,10 @@ def build(results, stages, wall):
           % (su["files"], s(su["suite_s"]), su["suite_files_per_minute"], n(su["suite_s"])))
         w("| the same with `--save-events` | %s s: **%.3fx** | %s |"
           % (s(su["suite_with_events_s"]), su["events_overhead_ratio"], n(su["suite_with_events_s"])))
+        if su.get("hundred_tests_with_events_s"):
+            w("| the 100-test file with `--save-events` (the stream's own cost) | %s s: **%.3fx** | %s |"
+              % (s(su["hundred_tests_with_events_s"], fmt="%.3f"), su["hundred_tests_events_ratio"],
+                 n(su["hundred_tests_with_events_s"])))
         m = su.get("idle_vm_memory")
         if m:
             w("| host memory per idle 256 MiB guest (QEMU RSS / peak RSS, `--no-ksm`) | %.0f / %.0f MiB | %d VMs |"
