@@ -17,8 +17,8 @@ namespace {
 
 using proto::Value;
 
-constexpr std::int64_t kModeRead = 1 << 0, kModeWrite = 1 << 1, kModeCreate = 1 << 2, kModeTruncate = 1 << 3,
-                       kModeAppend = 1 << 4, kModeExclusive = 1 << 5;
+constexpr std::int64_t kModeRead = 1 << 0, kModeWrite = 1 << 1, kModeCreate = 1 << 2,
+                       kModeTruncate = 1 << 3, kModeAppend = 1 << 4, kModeExclusive = 1 << 5;
 
 Value bin(std::string s) { return Value{proto::Bytes{std::move(s)}}; }
 
@@ -50,12 +50,17 @@ void op_read_file(Request& r) {
 void op_write_file(Request& r) {
   std::string path = proto::str_field(r.payload, "path");
   std::string data = proto::bytes_field(r.payload, "data");
-  std::string mode = proto::opt_field(r.payload, "mode") ? proto::str_field(r.payload, "mode") : "replace";
+  std::string mode =
+      proto::opt_field(r.payload, "mode") ? proto::str_field(r.payload, "mode") : "replace";
   int flags = O_WRONLY | O_CREAT | O_CLOEXEC;
-  if (mode == "replace") flags |= O_TRUNC;
-  else if (mode == "append") flags |= O_APPEND;
-  else if (mode == "exclusive") flags |= O_EXCL;
-  else throw proto::DecodeError("mode must be replace, append or exclusive");
+  if (mode == "replace")
+    flags |= O_TRUNC;
+  else if (mode == "append")
+    flags |= O_APPEND;
+  else if (mode == "exclusive")
+    flags |= O_EXCL;
+  else
+    throw proto::DecodeError("mode must be replace, append or exclusive");
   Fd fd(::open(path.c_str(), flags, perm_field(r.payload, 0644)));
   if (!fd) throw OsError{errno, path};
   if (!write_all(fd.get(), data.data(), data.size())) throw OsError{errno, path};
@@ -84,7 +89,9 @@ void op_open_file(Request& r) {
 std::shared_ptr<OpenFile> file_or_error(Request& r) {
   std::int64_t h = proto::int_field(r.payload, "handle");
   auto f = State::get().file(h);
-  if (!f) r.send("agent_error", proto::agent_error("unknown_handle", "no open file with handle " + std::to_string(h)));
+  if (!f)
+    r.send("agent_error",
+           proto::agent_error("unknown_handle", "no open file with handle " + std::to_string(h)));
   return f;
 }
 
@@ -92,7 +99,8 @@ void op_read(Request& r) {
   auto f = file_or_error(r);
   if (!f) return;
   std::int64_t max = proto::int_field(r.payload, "max_bytes");
-  if (max < 0 || max > (64 << 20)) throw proto::DecodeError("max_bytes must be between 0 and 64 MiB");
+  if (max < 0 || max > (64 << 20))
+    throw proto::DecodeError("max_bytes must be between 0 and 64 MiB");
   std::string buf(static_cast<size_t>(max), '\0');
   std::lock_guard lk(f->mu);
   ssize_t n = ::read(f->fd.get(), buf.data(), buf.size());
@@ -131,7 +139,8 @@ void op_seek(Request& r) {
 void op_close(Request& r) {
   std::int64_t h = proto::int_field(r.payload, "handle");
   if (!State::get().remove_file(h)) {
-    r.send("agent_error", proto::agent_error("unknown_handle", "no open file with handle " + std::to_string(h)));
+    r.send("agent_error",
+           proto::agent_error("unknown_handle", "no open file with handle " + std::to_string(h)));
     return;
   }
   r.reply(proto::op_ok());
@@ -141,10 +150,12 @@ void op_stat(Request& r) {
   std::string path = proto::str_field(r.payload, "path");
   bool follow = proto::bool_field_or(r.payload, "follow_symlinks", true);
   struct stat st {};
-  if ((follow ? ::stat(path.c_str(), &st) : ::lstat(path.c_str(), &st)) != 0) throw OsError{errno, path};
+  if ((follow ? ::stat(path.c_str(), &st) : ::lstat(path.c_str(), &st)) != 0)
+    throw OsError{errno, path};
   proto::Map m;
   m["size"] = Value{static_cast<std::int64_t>(st.st_size)};
-  m["mtime_ns"] = Value{static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+  m["mtime_ns"] =
+      Value{static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
   m["entry_type"] = Value{entry_type(st.st_mode)};
   m["perm"] = Value{static_cast<std::int64_t>(st.st_mode & 07777)};
   r.reply(proto::op_ok(Value{std::move(m)}));
@@ -160,7 +171,8 @@ void op_listdir(Request& r) {
     if (name == "." || name == "..") continue;
     struct stat st {};
     std::string type = "other";
-    if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) type = entry_type(st.st_mode);
+    if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+      type = entry_type(st.st_mode);
     entries.emplace_back(std::move(name), std::move(type));
   }
   ::closedir(d);
@@ -170,7 +182,7 @@ void op_listdir(Request& r) {
     proto::Map m;
     m["name"] = Value{name};
     m["entry_type"] = Value{type};
-    out.push_back(Value{std::move(m)});
+    out.emplace_back(std::move(m));
   }
   r.reply(proto::op_ok(Value{std::move(out)}));
 }

@@ -97,7 +97,7 @@ int q_syscall(lua_State* L) {
   m["nr"] = Value{static_cast<std::int64_t>(luaL_checkinteger(L, 2))};
   proto::Array args;
   for (int i = 3; i <= std::min(lua_gettop(L), 8); ++i)
-    args.push_back(Value{static_cast<std::int64_t>(luaL_checkinteger(L, i))});
+    args.emplace_back(static_cast<std::int64_t>(luaL_checkinteger(L, i)));
   m["args"] = Value{std::move(args)};
   b.items.push_back({"syscall", "syscall", Value{std::move(m)}});
   return 0;
@@ -152,7 +152,7 @@ int vm_batch(lua_State* L) {
     proto::Map m;
     m["kind"] = Value{it.kind};
     m["payload"] = it.payload;
-    items.push_back(Value{std::move(m)});
+    items.emplace_back(std::move(m));
   }
   proto::Map p;
   p["items"] = Value{std::move(items)};

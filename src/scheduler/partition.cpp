@@ -74,14 +74,16 @@ PartitionParse parse_partition(const std::string& spec,
   }
   std::string rest = spec.substr(colon + 1);
   auto slash = rest.find('/');
-  auto k = parse_uint(rest.substr(0, slash));
-  auto n = slash == std::string::npos ? std::nullopt : parse_uint(rest.substr(slash + 1));
-  if (!k || !n || *n == 0 || *k < 1 || *k > *n) {
+  // 0 stands for "missing or not a number": both bounds reject it (value_or, not a
+  // dereference after a check, which GCC 12 misreads as maybe-uninitialized at -O2).
+  unsigned k = parse_uint(rest.substr(0, slash)).value_or(0);
+  unsigned n = slash == std::string::npos ? 0 : parse_uint(rest.substr(slash + 1)).value_or(0);
+  if (n == 0 || k < 1 || k > n) {
     out.error = fmt::format("--partition `{}`: {}", spec, kUsage);
     return out;
   }
-  p.index = *k;
-  p.total = *n;
+  p.index = k;
+  p.total = n;
   p.source = "--partition";
   out.partition = p;
   return out;

@@ -105,7 +105,7 @@ void refresh_restored_guest(client::AgentClient& agent, const BootOptions& opts)
     proto::Map item;
     item["kind"] = Value{kind};
     item["payload"] = Value{std::move(payload)};
-    items.push_back(Value{std::move(item)});
+    items.emplace_back(std::move(item));
     what.push_back(label);
   };
   if (!opts.initial_time) {
