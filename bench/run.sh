@@ -7,8 +7,8 @@
 # tests, 20 files, events overhead, file-count scaling, idle memory); and provium side by side
 # with libguestfs and a plain QEMU boot. Speed is measured here, never asserted in tests.
 #
-#   sh bench/run.sh            # the full run (about 15 minutes under TCG on 2 cores)
-#   sh bench/run.sh --quick    # fewer repetitions: a first look in under 3 minutes
+#   sh bench/run.sh            # the full run (7.5 minutes under TCG on 2 cores; budget 15)
+#   sh bench/run.sh --quick    # fewer repetitions: a first look (2.3 minutes; budget 3)
 set -eu
 cd "$(dirname "$0")/.."
 QUICK=""
