@@ -1,5 +1,7 @@
 // vm:batch(fn) (REFERENCE §5.17): `fn(b)` queues operations on `b`; they travel as one
 // batch_op request and come back as one {ok=value} or {err="msg"} per operation, in order.
+#include "client/batch.hpp"
+
 #include <fmt/format.h>
 
 #include <lua.hpp>
@@ -147,34 +149,24 @@ int vm_batch(lua_State* L) {
   lua_pushvalue(L, b_idx);
   lua_call(L, 1, 0);
   b->sealed = true;
-  proto::Array items;
-  for (auto& it : b->items) {
-    proto::Map m;
-    m["kind"] = Value{it.kind};
-    m["payload"] = it.payload;
-    items.emplace_back(std::move(m));
+  std::vector<client::BatchItem> items;
+  for (auto& it : b->items) items.push_back({it.kind, it.payload});
+  Value reply = call_op(L, agent, "batch_op", client::batch_payload(items), "batch");
+  std::vector<client::BatchAnswer> answers;
+  std::string malformed;
+  try {
+    answers = client::batch_answers(reply, b->items.size());
+  } catch (const std::runtime_error& e) {
+    malformed = e.what();  // raised outside the handler: a Lua error must not unwind through it
   }
-  proto::Map p;
-  p["items"] = Value{std::move(items)};
-  Value reply = call_op(L, agent, "batch_op", Value{std::move(p)}, "batch");
-  auto responses = proto::opt_field(reply, "responses");
-  auto arr = responses ? responses->as_array() : nullptr;
-  if (!arr || arr->size() != b->items.size())
-    raise(L, "vm:batch: agent returned a malformed batch reply");
-  lua_createtable(L, static_cast<int>(arr->size()), 0);
-  for (size_t i = 0; i < arr->size(); ++i) {
+  if (!malformed.empty()) raise(L, fmt::format("vm:batch: agent returned a {}", malformed));
+  lua_createtable(L, static_cast<int>(answers.size()), 0);
+  for (size_t i = 0; i < answers.size(); ++i) {
     const Item& it = b->items[i];
-    const Value& r = (*arr)[i];
-    std::string kind = proto::opt_field(r, "kind") && proto::opt_field(r, "kind")->as_string()
-                           ? *proto::opt_field(r, "kind")->as_string()
-                           : "";
-    const Value* payload = proto::opt_field(r, "payload");
+    const Value* payload = answers[i].payload;
     lua_createtable(L, 0, 1);
-    if (kind == "agent_error" || !payload) {
-      std::string msg = payload && proto::opt_field(*payload, "message")
-                            ? proto::str_field(*payload, "message")
-                            : "error";
-      lua_pushstring(L, fmt::format("{}: agent: {}", it.method, msg).c_str());
+    if (!payload) {
+      lua_pushstring(L, fmt::format("{}: agent: {}", it.method, answers[i].agent_error).c_str());
       lua_setfield(L, -2, "err");
     } else if (it.kind != "syscall" && client::op_error(*payload, it.method)) {
       lua_pushstring(L, client::op_error(*payload, it.method)->c_str());

@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "client/batch.hpp"
 #include "util/file_memo.hpp"
 #include "util/host.hpp"
 #include "vmm/qemu/boot_options.hpp"
@@ -99,13 +100,10 @@ std::string base_initrd(const config::Profile& p) {
 // pays one round trip for both (each first use of a guest code path is slow under TCG).
 void refresh_restored_guest(client::AgentClient& agent, const BootOptions& opts) {
   using proto::Value;
-  proto::Array items;
+  std::vector<client::BatchItem> items;
   std::vector<std::string> what;
   auto add = [&](const char* kind, proto::Map payload, const char* label) {
-    proto::Map item;
-    item["kind"] = Value{kind};
-    item["payload"] = Value{std::move(payload)};
-    items.emplace_back(std::move(item));
+    items.push_back({kind, Value{std::move(payload)}});
     what.push_back(label);
   };
   if (!opts.initial_time) {
@@ -127,27 +125,22 @@ void refresh_restored_guest(client::AgentClient& agent, const BootOptions& opts)
     add("write_file", std::move(w), "restore: reseed /dev/urandom");
   }
   if (items.empty()) return;
-  proto::Map p;
-  p["items"] = Value{std::move(items)};
-  auto r = agent.call("batch_op", Value{std::move(p)});  // a plain shape: {responses: [...]}
+  auto r = agent.call("batch_op", client::batch_payload(items));  // plain: {responses: [...]}
   if (r.kind == "agent_error")
     throw std::runtime_error("restore: refresh the guest: " +
                              (proto::opt_field(r.payload, "message")
                                   ? proto::str_field(r.payload, "message")
                                   : std::string("agent error")));
-  const Value* responses = proto::opt_field(r.payload, "responses");
-  const proto::Array* arr = responses ? responses->as_array() : nullptr;
-  if (!arr || arr->size() != what.size())
-    throw std::runtime_error("restore: the agent returned a malformed batch reply");
-  for (std::size_t i = 0; i < arr->size(); ++i) {
-    const Value* kind = proto::opt_field((*arr)[i], "kind");
-    const Value* payload = proto::opt_field((*arr)[i], "payload");
-    if (!payload || (kind && kind->as_string() && *kind->as_string() == "agent_error"))
-      throw std::runtime_error(fmt::format("{}: {}", what[i],
-                                           payload && proto::opt_field(*payload, "message")
-                                               ? proto::str_field(*payload, "message")
-                                               : "malformed reply"));
-    if (auto err = client::op_error(*payload, what[i])) throw std::runtime_error(*err);
+  std::vector<client::BatchAnswer> answers;
+  try {
+    answers = client::batch_answers(r.payload, items.size());
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(fmt::format("restore: the agent returned a {}", e.what()));
+  }
+  for (std::size_t i = 0; i < answers.size(); ++i) {
+    if (!answers[i].payload)
+      throw std::runtime_error(fmt::format("{}: {}", what[i], answers[i].agent_error));
+    if (auto err = client::op_error(*answers[i].payload, what[i])) throw std::runtime_error(*err);
   }
 }
 
