@@ -90,11 +90,11 @@ void op_zero_free_memory(Request& r) {
   // pages that may hold old bytes, which the kernel's allocator hands out first (recently
   // freed pages go to the head of its free lists, boot memory to the tail). 16 MiB of slack.
   long long budget = std::numeric_limits<long long>::max();
-  if (proto::opt_field(r.payload, "resident_bytes") && proto::opt_field(r.payload, "ram_bytes")) {
-    long long free_kib = number_after("/proc/meminfo", "MemFree:");
+  long long free_kib = number_after("/proc/meminfo", "MemFree:");
+  if (free_kib >= 0 && proto::opt_field(r.payload, "resident_bytes") &&
+      proto::opt_field(r.payload, "ram_bytes")) {
     long long in_use = proto::int_field(r.payload, "ram_bytes") - free_kib * 1024;
-    if (free_kib >= 0)
-      budget = proto::int_field(r.payload, "resident_bytes") - in_use + (16LL << 20);
+    budget = proto::int_field(r.payload, "resident_bytes") - in_use + (16LL << 20);
   }
   auto t0 = std::chrono::steady_clock::now();
   int p[2];
@@ -124,6 +124,8 @@ void op_zero_free_memory(Request& r) {
   }
   ::close(p[0]);
   {
+    // Wait for the exit itself: only then are the child's (zeroed) pages free again, and a
+    // child still alive at snapshot time would be restored into every clone.
     std::unique_lock lk(proc->mu);
     proc->cv.wait_for(lk, std::chrono::seconds(5), [&] { return proc->wait_status.has_value(); });
   }

@@ -26,7 +26,6 @@ from projects import FIXTURE, FIXTURE_USER, make_project  # noqa: E402
 from stats import summary  # noqa: E402
 
 QUICK = "--quick" in sys.argv
-REPS = int(os.environ.get("PROVIUM_BENCH_PEER_REPS", "3" if QUICK else "5"))
 # A fixture process takes ~0.3 s and its time is bimodal on a 2-vCPU VM (see HISTORY.md): enough
 # samples that the median is the typical run.
 FIXTURE_REPS = int(os.environ.get("PROVIUM_BENCH_FIXTURE_REPS", "7" if QUICK else "15"))

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <functional>
+#include <string>
 
 #include "unit_support.hpp"
 #include "util/sha256.hpp"
@@ -22,6 +24,14 @@ void set_mtime_ago(const fs::path& p, int seconds) {
   times[0].tv_sec -= seconds;
   times[1] = times[0];
   ASSERT_EQ(::utimensat(AT_FDCWD, p.c_str(), times, 0), 0);
+}
+
+// A compute function returning `value` that counts its calls in `calls`.
+std::function<std::string()> counting(int& calls, std::string value) {
+  return [&calls, value] {
+    ++calls;
+    return value;
+  };
 }
 
 TEST(FileMemo, ComputesOncePerIdentityAndAgainWhenTheFileChanges) {
@@ -58,19 +68,9 @@ TEST(FileMemo, AStoreCarriesSettledValuesToTheNextInstanceOnly) {
   }
   util::FileMemo second(store);
   int calls = 0;
-  EXPECT_EQ(second.get("v", settled.string(),
-                       [&] {
-                         ++calls;
-                         return std::string("recomputed");
-                       }),
-            "S");
+  EXPECT_EQ(second.get("v", settled.string(), counting(calls, "recomputed")), "S");
   EXPECT_EQ(calls, 0) << "a settled value comes from the store";
-  EXPECT_EQ(second.get("v", fresh.string(),
-                       [&] {
-                         ++calls;
-                         return std::string("F2");
-                       }),
-            "F2");
+  EXPECT_EQ(second.get("v", fresh.string(), counting(calls, "F2")), "F2");
   EXPECT_EQ(calls, 1) << "a value of a file changed within the racy window is recomputed";
 }
 

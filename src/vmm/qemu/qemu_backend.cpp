@@ -204,20 +204,20 @@ class QemuBackend : public Backend {
       // runs by the binary's identity (~30 ms per process otherwise). A wrapper script's
       // identity says nothing about the QEMU it runs, so scripts are asked every time.
       auto probe = [] { return util::first_line_of_output({"qemu-system-x86_64", "--version"}); };
-      auto probe_or_throw = [&] {  // a failed probe is not remembered
-        std::string v = probe();
-        if (v.empty()) throw std::runtime_error("qemu-system-x86_64 --version printed nothing");
-        return v;
-      };
       std::string bin = util::find_on_path("qemu-system-x86_64");
-      std::ifstream head(bin, std::ios::binary);
       char magic[2] = {};
-      bool script = !head.read(magic, 2) || (magic[0] == '#' && magic[1] == '!');
-      try {
-        version =
-            bin.empty() || script ? probe() : util::file_memo("--version", bin, probe_or_throw);
-      } catch (const std::exception&) {
+      if (bin.empty() || !std::ifstream(bin, std::ios::binary).read(magic, 2) ||
+          (magic[0] == '#' && magic[1] == '!')) {
         version = probe();
+        return;
+      }
+      try {
+        version = util::file_memo("--version", bin, [&] {
+          std::string v = probe();
+          if (v.empty()) throw std::runtime_error("printed nothing");  // not to be remembered
+          return v;
+        });
+      } catch (const std::exception&) {  // version stays empty: "unknown" below
       }
     });
     if (version.empty()) version = "qemu (version unknown)";
