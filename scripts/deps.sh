@@ -5,7 +5,7 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PACKAGES="build-essential cmake ninja-build pkg-config git
   liblua5.4-dev libfmt-dev nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libmsgpack-cxx-dev
-  libgtest-dev libgmock-dev libedit-dev libzstd-dev libxxhash-dev libssl-dev libarchive-dev
+  libgtest-dev libgmock-dev libedit-dev libzstd-dev libxxhash-dev libssl-dev libarchive-dev libseccomp-dev
   clang-format python3 python3-msgpack
   qemu-system-x86 qemu-utils cpio kmod gzip lz4 binutils iproute2 nftables tcpdump"
 missing=""

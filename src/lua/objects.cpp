@@ -386,7 +386,18 @@ int clock_get(lua_State* L) {
   lua_pushnumber(L, static_cast<double>(ns) / 1e9);
   return 1;
 }
+// A local sandbox's wall clock is the host's (a time namespace virtualises only the monotonic
+// and boot clocks), so changing it is refused here rather than denied inside the guest.
+void refuse_shared_clock(lua_State* L, const char* what) {
+  auto vm = clock_vm(L);
+  if (vm->machine() && vm->machine()->shares_host_clock())
+    raise(L, fmt::format("clock:{}: the {} backend shares the host's clock; use --vmm qemu to "
+                         "change a guest clock",
+                         what, vm->machine()->backend_name()));
+}
+
 int clock_set_common(lua_State* L, std::int64_t ns, const char* what) {
+  refuse_shared_clock(L, what);
   auto a = clock_agent(L, what);
   proto::Map m;
   m["ns"] = Value{ns};
@@ -396,6 +407,7 @@ int clock_set_common(lua_State* L, std::int64_t ns, const char* what) {
 int clock_set(lua_State* L) { return clock_set_common(L, finite_ns(L, 2, "clock:set"), "set"); }
 int clock_set_ns(lua_State* L) { return clock_set_common(L, luaL_checkinteger(L, 2), "set_ns"); }
 int clock_advance(lua_State* L) {
+  refuse_shared_clock(L, "advance");
   auto a = clock_agent(L, "advance");
   std::int64_t ns;
   if (lua_type(L, 2) == LUA_TSTRING) {

@@ -1,6 +1,7 @@
 #include "util/text.hpp"
 
 #include <cctype>
+#include <fstream>
 
 namespace provium::util {
 namespace {
@@ -96,6 +97,19 @@ std::string collapse_whitespace(std::string_view s) {
     }
   }
   return out;
+}
+
+std::string file_tail(const std::string& path, std::size_t bytes) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return {};
+  auto size = static_cast<std::size_t>(in.tellg());
+  std::size_t start = size > bytes ? size - bytes : 0;
+  in.seekg(static_cast<std::streamoff>(start));
+  std::string s(size - start, '\0');
+  in.read(s.data(), static_cast<std::streamsize>(s.size()));
+  if (start > 0)
+    if (auto nl = s.find('\n'); nl != std::string::npos && nl + 1 < s.size()) s.erase(0, nl + 1);
+  return s;
 }
 
 }  // namespace provium::util

@@ -16,6 +16,10 @@ std::string sanitize_utf8(std::string_view s);
 std::string trim(std::string_view s);
 std::vector<std::string> split_lines(std::string_view s);
 
+/// The last `bytes` of the file at `path`, starting at a line boundary when cut ("" when
+/// unreadable). For console logs.
+std::string file_tail(const std::string& path, std::size_t bytes);
+
 /// Collapses runs of whitespace (including newlines) to one space and trims the ends.
 std::string collapse_whitespace(std::string_view s);
 

@@ -54,6 +54,8 @@ class Machine {
   virtual std::string console_socket_path() const { return {}; }
   /// A process whose network namespace is the guest's (local backend), else -1.
   virtual int netns_pid() const { return -1; }
+  /// True when the guest's wall clock is the host's (local sandboxes): setting it is refused.
+  virtual bool shares_host_clock() const { return false; }
   /// Link state of NIC `id` as the guest sees it (QMP set_link). Default: unsupported.
   virtual void set_nic_link(const std::string& id, bool up) {
     (void)id;

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "proto/protocol.hpp"
+#include "util/text.hpp"
 #include "vmm/qemu/snapshot_file.hpp"
 #include "vmm/spawner.hpp"
 
@@ -25,19 +26,6 @@ namespace provium::vmm::qemu {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-
-std::string file_tail(const std::string& path, std::size_t bytes) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) return {};
-  auto size = static_cast<std::size_t>(in.tellg());
-  std::size_t start = size > bytes ? size - bytes : 0;
-  in.seekg(static_cast<std::streamoff>(start));
-  std::string s(size - start, '\0');
-  in.read(s.data(), static_cast<std::streamsize>(s.size()));
-  if (start > 0)
-    if (auto nl = s.find('\n'); nl != std::string::npos && nl + 1 < s.size()) s.erase(0, nl + 1);
-  return s;
-}
 
 // A 64 KiB pipe between QEMU's migration stream and zstd costs a context switch per 64 KiB of
 // the ~60 MB a booted 256 MiB guest streams; 1 MiB (the default pipe-max-size) lets each side run
@@ -61,13 +49,13 @@ bool QemuMachine::qemu_running() {
 }
 
 std::string QemuMachine::qemu_stderr_tail() {
-  std::string s = file_tail(spec_.scratch + "/qemu.stderr", 2048);
+  std::string s = util::file_tail(spec_.scratch + "/qemu.stderr", 2048);
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
 }
 
 std::string QemuMachine::console_tail(std::size_t bytes) {
-  return file_tail(spec_.scratch + "/console.log", bytes);
+  return util::file_tail(spec_.scratch + "/console.log", bytes);
 }
 
 void QemuMachine::fail(const std::string& why) {
