@@ -90,4 +90,15 @@ void configure_guest_nics(lua_State* L, const std::shared_ptr<lab::Vm>& vm) {
   }
 }
 
+void rewire_sandbox_nics(lua_State* L, const std::shared_ptr<lab::Vm>& vm) {
+  auto& ctx = context(L);
+  if (!is_local(ctx) || ctx.network.bridges_of(vm.get()).empty()) return;
+  // The old sandbox's network namespace took its TAPs with it; the ports and pumps that fed
+  // them go too, and the VM gets new ones exactly as at boot (same MACs and addresses).
+  for (auto& b : ctx.network.bridges_of(vm.get())) b->member(vm.get())->pump.reset();
+  vmm::BootRequest req;
+  prepare_nics(ctx, vm, req);
+  configure_guest_nics(L, vm);
+}
+
 }  // namespace provium::lua

@@ -104,7 +104,17 @@ int vm_simple(lua_State* L) {
   }
   return 0;
 }
-constexpr char kReset[] = "vm:reset";
+int vm_reset(lua_State* L) {
+  auto& vm = vm_arg(L, "vm:reset");
+  if (context(L).listing) return 0;
+  try {
+    vm->reset();
+    rewire_sandbox_nics(L, vm);
+  } catch (const std::exception& e) {
+    raise(L, fmt::format("vm:reset: {}", e.what()));
+  }
+  return 0;
+}
 constexpr char kWakeup[] = "vm:wakeup";
 
 int vm_power_button(lua_State* L) {
@@ -191,7 +201,7 @@ void register_vm_lifecycle(lua_State* L, int idx) {
   idx = lua_absindex(L, idx);
   static const luaL_Reg vm_methods[] = {{"snapshot", guarded<vm_snapshot>},
                                         {"restore", guarded<vm_restore>},
-                                        {"reset", guarded<vm_simple<&lab::Vm::reset, kReset>>},
+                                        {"reset", guarded<vm_reset>},
                                         {"wakeup", guarded<vm_simple<&lab::Vm::wakeup, kWakeup>>},
                                         {"power_button", guarded<vm_power_button>},
                                         {"console_socket_path", guarded<vm_console_socket_path>},

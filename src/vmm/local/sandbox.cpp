@@ -313,18 +313,18 @@ constexpr unsigned long kNoSuidDevExec = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 void plan_outside(const SandboxSpec& spec, Plan& p) {
   const std::string& r = p.root;
   auto& v = p.outside;
-  v.push_back(mount_step("overlay", r, "overlay", 0,
-                         "lowerdir=/,upperdir=" + spec.scratch + "/upper,workdir=" +
-                             spec.scratch + "/work",
-                         "overlayfs over /"));
+  v.push_back(
+      mount_step("overlay", r, "overlay", 0,
+                 "lowerdir=/,upperdir=" + spec.scratch + "/upper,workdir=" + spec.scratch + "/work",
+                 "overlayfs over /"));
   // A minimal /dev: no block, memory or kernel-log devices exist, and mknod is refused.
-  v.push_back(mount_step("tmpfs", r + "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755",
-                         "tmpfs /dev"));
+  v.push_back(
+      mount_step("tmpfs", r + "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755", "tmpfs /dev"));
   for (const char* d : {"null", "zero", "full", "random", "urandom", "tty"}) {
     std::string t = r + "/dev/" + d;
     v.push_back(simple(Step::Touch, t, "create /dev/" + std::string(d), 0666));
-    v.push_back(mount_step(std::string("/dev/") + d, t, "", MS_BIND, "", "bind /dev/" +
-                                                                               std::string(d)));
+    v.push_back(
+        mount_step(std::string("/dev/") + d, t, "", MS_BIND, "", "bind /dev/" + std::string(d)));
   }
   v.push_back(simple(Step::MkDir, r + "/dev/pts", "mkdir /dev/pts"));
   v.push_back(mount_step("devpts", r + "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
@@ -341,10 +341,10 @@ void plan_outside(const SandboxSpec& spec, Plan& p) {
     s.source = to;
     v.push_back(std::move(s));
   }
-  v.push_back(mount_step("tmpfs", r + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777",
-                         "tmpfs /tmp"));
-  v.push_back(mount_step("tmpfs", r + "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755",
-                         "tmpfs /run"));
+  v.push_back(
+      mount_step("tmpfs", r + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", "tmpfs /tmp"));
+  v.push_back(
+      mount_step("tmpfs", r + "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755", "tmpfs /run"));
   // The agent binary may live where the private mounts hide it (a checkout under /tmp), so
   // it is bound to a fixed place, read-only: the guest's root must not rewrite provium.
   std::string agent = r + "/run/provium-agent";
@@ -357,7 +357,8 @@ void plan_outside(const SandboxSpec& spec, Plan& p) {
     std::string dir = r;
     for (auto it = rel.begin(); std::next(it) != rel.end(); ++it) {
       dir += "/" + it->string();
-      v.push_back(simple(Step::MkDir, dir, "boot file " + f.path + ": mkdir " + dir.substr(r.size())));
+      v.push_back(
+          simple(Step::MkDir, dir, "boot file " + f.path + ": mkdir " + dir.substr(r.size())));
     }
     Step w = simple(Step::Write, r + "/" + rel.string(), "boot file " + f.path, f.mode);
     w.content = &f.content;
@@ -384,8 +385,8 @@ void plan_init(Plan& p) {
   v.push_back(simple(Step::RemountRw, net, "writable /proc/sys/net", 0, true));
   for (const char* f : {"kcore", "keys", "latency_stats", "timer_list", "sched_debug"}) {
     std::string t = r + "/proc/" + f;
-    v.push_back(mount_step(r + "/dev/null", t, "", MS_BIND, "", "mask /proc/" + std::string(f),
-                           true));
+    v.push_back(
+        mount_step(r + "/dev/null", t, "", MS_BIND, "", "mask /proc/" + std::string(f), true));
     v.push_back(simple(Step::RemountRo, t, "mask /proc/" + std::string(f), 0, true));
   }
   for (const char* d : {"acpi", "scsi", "asound"})
@@ -394,12 +395,10 @@ void plan_init(Plan& p) {
 }
 
 void plan_late(Plan& p) {
-  const std::string& r = p.root;
-  p.late.push_back(mount_step("sysfs", r + "/sys", "sysfs", kNoSuidDevExec | MS_RDONLY, "",
+  // Nothing is mounted over it: a fully visible read-only sysfs is what lets the guest mount
+  // one of its own for a network namespace it creates (`ip netns exec`).
+  p.late.push_back(mount_step("sysfs", p.root + "/sys", "sysfs", kNoSuidDevExec | MS_RDONLY, "",
                               "mount a read-only /sys"));
-  for (const char* d : {"firmware", "devices/virtual/powercap"})
-    p.late.push_back(mount_step("tmpfs", r + "/sys/" + d, "tmpfs", kNoSuidDevExec | MS_RDONLY,
-                                "size=4k,mode=0555", "mask /sys/" + std::string(d), true));
 }
 
 }  // namespace

@@ -40,9 +40,9 @@ struct SandboxFile {
 };
 
 struct SandboxSpec {
-  std::string scratch;      // holds upper/, work/, root/ and console.log
-  std::string agent;        // host path of provium-agent
-  std::string hostname;     // at most 63 bytes
+  std::string scratch;   // holds upper/, work/, root/ and console.log
+  std::string agent;     // host path of provium-agent
+  std::string hostname;  // at most 63 bytes
   std::vector<SandboxFile> files;
   double timeout_s = 10.0;  // until the agent has been exec'ed
 };

@@ -20,9 +20,9 @@ const std::vector<const char*>& sandbox_denied_syscalls() {
   //    the host's uid 0, so it would share the host root's user keyring;
   //  - syslog: the host kernel's log is not the sandbox's, and reading it misleads a test;
   //  - module and kexec calls, as defence in depth.
-  static const std::vector<const char*> names = {
-      "keyctl", "add_key", "request_key", "syslog", "init_module", "finit_module",
-      "delete_module", "kexec_load", "kexec_file_load"};
+  static const std::vector<const char*> names = {"keyctl",        "add_key",     "request_key",
+                                                 "syslog",        "init_module", "finit_module",
+                                                 "delete_module", "kexec_load",  "kexec_file_load"};
   return names;
 }
 
