@@ -10,7 +10,8 @@ namespace provium::lab {
 bool is_reserved_name(const std::string& n) {
   static const char* kReserved[] = {"pack",    "unpack",     "reset_between_tests",
                                     "timeout", "vm_fixture", "lab_fixture"};
-  return std::any_of(std::begin(kReserved), std::end(kReserved), [&](const char* r) { return n == r; });
+  return std::any_of(std::begin(kReserved), std::end(kReserved),
+                     [&](const char* r) { return n == r; });
 }
 
 std::shared_ptr<Vm> Lab::find_vm(const std::string& name) const {
@@ -31,15 +32,17 @@ void Lab::check_name_free(const std::string& name, const char* what) const {
     throw std::runtime_error(fmt::format("{}: `{}` is a reserved name", what, name));
   for (auto& v : vms_)
     if (v->name() == name)
-      throw std::runtime_error(fmt::format("{}: `{}` already exists in lab `{}`", what, name, name_));
+      throw std::runtime_error(
+          fmt::format("{}: `{}` already exists in lab `{}`", what, name, name_));
   for (auto& l : sub_labs_)
     if (l->name() == name)
-      throw std::runtime_error(fmt::format("{}: `{}` already exists in lab `{}`", what, name, name_));
+      throw std::runtime_error(
+          fmt::format("{}: `{}` already exists in lab `{}`", what, name, name_));
   if (parent_ && (parent_->find_vm(name) || parent_->find_sub_lab(name)))
-    throw std::runtime_error(fmt::format(
-        "{}: `{}` already declared at a parent scope (lab `{}`); look it up with "
-        "provium:vm(\"{}\") instead of declaring it again",
-        what, name, parent_->name(), name));
+    throw std::runtime_error(
+        fmt::format("{}: `{}` already declared at a parent scope (lab `{}`); look it up with "
+                    "provium:vm(\"{}\") instead of declaring it again",
+                    what, name, parent_->name(), name));
 }
 
 void Lab::add_vm(std::shared_ptr<Vm> vm) {
@@ -66,7 +69,8 @@ bool Lab::remove(const std::string& name) {
     vms_.erase(vit);
     return true;
   }
-  auto lit = std::find_if(sub_labs_.begin(), sub_labs_.end(), [&](auto& l) { return l->name() == name; });
+  auto lit =
+      std::find_if(sub_labs_.begin(), sub_labs_.end(), [&](auto& l) { return l->name() == name; });
   if (lit != sub_labs_.end()) {
     sub_labs_.erase(lit);
     return true;

@@ -85,7 +85,8 @@ void Vm::snapshot(const std::string& path) {
 }
 
 void Vm::restore(vmm::Backend* backend, vmm::BootRequest req, const std::string& path) {
-  if (!backend) throw std::runtime_error("no VMM backend for this --vmm choice; use --vmm qemu or --vmm local");
+  if (!backend)
+    throw std::runtime_error("no VMM backend for this --vmm choice; use --vmm qemu or --vmm local");
   // Revert in place: the old guest goes first so the two never hold memory at once.
   if (machine_) {
     machine_->shutdown();

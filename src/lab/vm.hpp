@@ -24,8 +24,12 @@ class Vm {
  public:
   Vm(std::string name, std::string profile, std::string lab, std::uint64_t memory,
      std::uint32_t cpus, events::MetaMap create_opts)
-      : name_(std::move(name)), profile_(std::move(profile)), lab_(std::move(lab)),
-        memory_(memory), cpus_(cpus), create_opts_(std::move(create_opts)) {}
+      : name_(std::move(name)),
+        profile_(std::move(profile)),
+        lab_(std::move(lab)),
+        memory_(memory),
+        cpus_(cpus),
+        create_opts_(std::move(create_opts)) {}
 
   const std::string& name() const { return name_; }
   const std::string& profile() const { return profile_; }
@@ -61,6 +65,8 @@ class Vm {
   /// The pool charge this VM holds while it runs (REFERENCE §10.2); returned at shutdown.
   void hold(scheduler::Reservation r) { reservation_ = std::move(r); }
   bool charged() const { return static_cast<bool>(reservation_); }
+  /// Returns the charge of a VM whose boot was abandoned before it started (stays Created).
+  void drop_charge() { reservation_.release(); }
 
  private:
   std::string name_, profile_, lab_;

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fixture/service.hpp"
+#include "lab/boot.hpp"
 #include "lab/lab.hpp"
 #include "lua/context.hpp"
 #include "lua/lab_vm.hpp"
@@ -56,7 +57,7 @@ struct BuildTeardown {
     lua_settop(L, 0);
     lua_getglobal(L, "_provium_close_file_scope");
     if (lua_pcall(L, 0, 0, 0) != LUA_OK) lua_pop(L, 1);
-    shutdown_lab_tree(ctx, *ctx.root_lab);
+    lab::shutdown_tree(ctx, *ctx.root_lab);
     lua_sethook(L, hook, mask, count);
   }
 };
@@ -188,13 +189,11 @@ std::string restore_vm_entry(lua_State* L, const fixture::Obtained& o, VmPtr& ou
       m.value("memory_bytes", std::uint64_t{512} << 20), m.value("cpus", 1u), events::MetaMap{});
   vmm::BootRequest req = make_boot_request(L, vm, 0, "vm_fixture");
   try {
-    charge_vm(ctx, vm, req, "restoring");
-    vm->restore(ctx.backend, std::move(req), o.entry.snapshot.string());
+    lab::restore_vm(ctx, vm, std::move(req), o.entry.snapshot.string());
   } catch (const std::exception& e) {
     return e.what();
   }
   ctx.root_lab->add_vm(vm);  // fixture VMs belong to the file root (REFERENCE §5.1)
-  emit_vm_spawned(L, vm, vm->memory());
   out = vm;
   return {};
 }

@@ -1,13 +1,16 @@
 // C++ primitives under the Lua prelude: sleeping and the clock (interruptible by timeouts),
-// duration parsing, dependency notes for --watch.
+// duration parsing, dependency notes for --watch, and the reset_between_tests baseline.
 #include <fmt/format.h>
-#include <lua.hpp>
 
 #include <chrono>
 #include <filesystem>
+#include <lua.hpp>
 
+#include "lab/lab_snapshot.hpp"
+#include "lab/reset_baseline.hpp"
 #include "lua/bindings.hpp"
 #include "lua/context.hpp"
+#include "lua/lab_vm.hpp"
 #include "lua/support.hpp"
 #include "util/duration.hpp"
 
@@ -63,6 +66,15 @@ void register_framework(lua_State* L) {
   lua_register(L, "_provium_duration", guarded<provium_duration>);
   lua_register(L, "_provium_format_seconds", guarded<provium_format_seconds>);
   lua_register(L, "_provium_note_dependency", guarded<provium_note_dependency>);
+}
+
+int take_reset_baseline(lua_State* L) {
+  auto* b = static_cast<lab::ResetBaseline*>(lua_touserdata(L, lua_upvalueindex(1)));
+  auto& ctx = context(L);
+  for (auto& m : lab::running_members(*ctx.root_lab))
+    refuse_live_streams(L, *m.vm, m.vm->name(), "provium.reset_between_tests");
+  call_domain(L, "provium.reset_between_tests", [&] { b->take(*ctx.root_lab); });
+  return 0;
 }
 
 }  // namespace provium::lua

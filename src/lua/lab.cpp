@@ -3,11 +3,10 @@
 
 #include <fmt/format.h>
 
-#include <future>
-
 #include <lua.hpp>
 #include <set>
 
+#include "lab/boot.hpp"
 #include "lua/bindings.hpp"
 #include "lua/context.hpp"
 #include "lua/lab_vm.hpp"
@@ -158,66 +157,25 @@ int lab_remove(lua_State* L) {
   return 0;
 }
 
-// Every member boots at once (each boot mostly waits on its own QEMU), after every member's
-// state and options were checked; if one fails, the others of this call are shut down again.
+// Every member's state and options are checked before any boots (lab::boot_vms).
 int lab_boot(lua_State* L) {
   auto& lab = check_lab(L, "lab:boot");
   auto& ctx = context(L);
   if (ctx.listing) return lua_settop(L, 1), 1;
   const auto& vms = lab->vms();
   for (auto& vm : vms)
-    if (auto r = vm->refusal(lab::VmOp::Boot)) raise(L, fmt::format("lab:boot: vm `{}`: {}", vm->name(), *r));
+    if (auto r = vm->refusal(lab::VmOp::Boot))
+      raise(L, fmt::format("lab:boot: vm `{}`: {}", vm->name(), *r));
   std::vector<vmm::BootRequest> reqs;
   for (auto& vm : vms) reqs.push_back(make_boot_request(L, vm, 0, "lab:boot"));
-  // All members are charged in one request: a lab never holds part of what it needs.
-  std::string charge_err;
-  try {
-    charge_vms(ctx, vms, reqs, "booting");
-    for (std::size_t i = 0; i < vms.size(); ++i) prepare_nics(ctx, vms[i], reqs[i]);
-  } catch (const std::exception& e) {
-    for (auto& vm : vms) vm->shutdown();  // returns the charges taken above
-    charge_err = e.what();
-  }
-  if (!charge_err.empty()) raise(L, "lab:boot: " + charge_err);
-  // The local backend forks its sandboxes from the calling thread (their parent-death signal
-  // would fire when a helper thread ends), so only QEMU boots, started by the process-lifetime
-  // spawner, run on helper threads.
-  auto policy = ctx.backend && std::string(ctx.backend->name()) == "qemu" ? std::launch::async : std::launch::deferred;
-  std::vector<std::future<std::string>> boots;
-  for (std::size_t i = 0; i < vms.size(); ++i)
-    boots.push_back(std::async(policy, [&, i]() -> std::string {
-      try {
-        vms[i]->boot(ctx.backend, reqs[i]);
-        return {};
-      } catch (const std::exception& e) {
-        return fmt::format("vm `{}`: {}", vms[i]->name(), e.what());
-      }
-    }));
-  std::string err;
-  for (auto& b : boots)
-    if (auto e = b.get(); !e.empty() && err.empty()) err = e;
-  if (err.empty())
-    for (auto& vm : vms) {
-      try {
-        configure_guest_nics(L, vm);
-      } catch (const std::exception& e) {
-        err = e.what();
-        break;
-      }
-    }
-  if (!err.empty()) {
-    for (auto& vm : vms)
-      if (vm->machine()) vm->shutdown();
-    raise(L, fmt::format("lab:boot: {}", err));
-  }
-  for (std::size_t i = 0; i < vms.size(); ++i) emit_vm_spawned(L, vms[i], reqs[i].memory_bytes);
+  call_domain(L, "lab:boot", [&] { lab::boot_vms(ctx, vms, std::move(reqs)); });
   lua_settop(L, 1);
   return 1;
 }
 
 int lab_shutdown(lua_State* L) {
   auto& lab = check_lab(L, "lab:shutdown");
-  for (auto& vm : lab->vms()) shutdown_vm(L, vm);
+  for (auto& vm : lab->vms()) lab::shutdown_and_report(context(L), *vm);
   return 0;
 }
 

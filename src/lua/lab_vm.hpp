@@ -41,19 +41,6 @@ void boot_vm(lua_State* L, const std::shared_ptr<lab::Vm>& vm, int opts_idx);
 /// The merged creation + boot options of a VM (boot table at `opts_idx`, 0 = none).
 vmm::BootRequest make_boot_request(lua_State* L, const std::shared_ptr<lab::Vm>& vm, int opts_idx,
                                    const char* what);
-void emit_vm_spawned(lua_State* L, const std::shared_ptr<lab::Vm>& vm, std::uint64_t memory);
-struct FileContext;
-/// During a fixture build, records that `profile` was booted (its digest joins the manifest).
-void record_profile(FileContext& ctx, const std::string& profile);
-
-/// Charges the pool (or the file's claim) for those of `vms` that hold no charge yet, in one
-/// request (`verb`: "booting", "restoring"); each VM then holds its own share until it shuts down. Throws std::runtime_error
-/// with the reason (exceeds the pool, deadlock, beyond the claim, interrupted). No-op without
-/// a pool.
-void charge_vms(FileContext& ctx, const std::vector<std::shared_ptr<lab::Vm>>& vms,
-                const std::vector<vmm::BootRequest>& reqs, const std::string& verb);
-void charge_vm(FileContext& ctx, const std::shared_ptr<lab::Vm>& vm, const vmm::BootRequest& req,
-               const std::string& what);
 
 /// What vm:snapshot() returned: where it is and the VM it came from.
 struct SnapshotInfo {
@@ -66,32 +53,16 @@ struct SnapshotInfo {
 std::optional<SnapshotInfo> snapshot_at(lua_State* L, int idx);
 /// The directory of the LabSnapshot at `idx`, or nullopt when the value is something else.
 std::optional<std::string> lab_snapshot_at(lua_State* L, int idx);
-/// Restores the lab snapshot in `dir` into `lab` (additive; every VM it started is shut down
-/// again when one fails). Returns the error text, "" on success.
+/// lab::restore_lab with each new VM registered with the current scope. Returns the error
+/// text, "" on success.
 std::string restore_lab_dir(lua_State* L, const std::shared_ptr<lab::Lab>& lab,
                             const std::string& dir);
-/// provium.reset_between_tests: the file's running VMs saved after the chunk (reset_baseline.cpp).
-struct ResetBaseline {
-  std::string dir;
-  std::vector<std::pair<std::shared_ptr<lab::Vm>, std::string>> vms;  // VM, its snapshot
-  ResetBaseline() = default;
-  ResetBaseline(const ResetBaseline&) = delete;
-  ResetBaseline& operator=(const ResetBaseline&) = delete;
-  ~ResetBaseline();
-};
-/// Lua C function (upvalue 1: light userdata ResetBaseline*): saves every running VM; raises
-/// (listing each stream) when a file-scope stream is open.
-int take_reset_baseline(lua_State* L);
-/// Restores every saved VM; "" on success, else what failed (the caller warns).
-std::string restore_reset_baseline(FileContext& ctx, ResetBaseline& b);
-void emit_vm_spawned(FileContext& ctx, const std::shared_ptr<lab::Vm>& vm, std::uint64_t memory);
-/// Shuts down every VM of `lab` and its sub-labs (emitting vm_shutdown).
-void shutdown_lab_tree(FileContext& ctx, lab::Lab& lab);
 /// snapshot.cpp: vm:snapshot/restore/reset/power_button/wakeup and the Snapshot object.
 void register_vm_lifecycle(lua_State* L, int methods_idx);
 /// Raises, listing each live stream of `vm` as `kind("detail") at file:line`: a snapshot would
 /// cut them off mid-flight.
-void refuse_live_streams(lua_State* L, lab::Vm& vm, const std::string& shown_name, const char* what);
+void refuse_live_streams(lua_State* L, lab::Vm& vm, const std::string& shown_name,
+                         const char* what);
 /// lab_snapshot.cpp: lab:snapshot / lab:restore and the LabSnapshot object.
 void register_lab_snapshot(lua_State* L, int methods_idx);
 /// fixture.cpp: lab:vm_fixture / lab:lab_fixture.
@@ -99,7 +70,8 @@ void register_lab_fixtures(lua_State* L, int methods_idx);
 /// console.cpp: vm:console() and the Console object.
 void register_console(lua_State* L, int methods_idx);
 void shutdown_vm(lua_State* L, const std::shared_ptr<lab::Vm>& vm);
-/// Shuts a VM down and emits `vm_shutdown` with its real uptime when it was running.
-void shutdown_and_report(FileContext& ctx, lab::Vm& vm);
+/// Lua C function (upvalue 1: light userdata lab::ResetBaseline*): saves every running VM of
+/// the file; raises (listing each stream) when a file-scope stream is open.
+int take_reset_baseline(lua_State* L);
 
 }  // namespace provium::lua

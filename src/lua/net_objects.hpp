@@ -44,15 +44,6 @@ void push_nic(lua_State* L, std::shared_ptr<net::Bridge> b, const std::shared_pt
 void push_capture(lua_State* L, const std::string& device, const std::string& label,
                   std::function<void()> on_stop = nullptr);
 
-/// Before a boot or restore: realises the VM's bridges and ports and fills `req.nics`.
-void prepare_nics(FileContext& ctx, const std::shared_ptr<lab::Vm>& vm, vmm::BootRequest& req);
-/// After a cold boot: moves local veth ends into the sandbox and gives every NIC its address
-/// (through the agent). Throws std::runtime_error with the guest's own error.
-void configure_guest_nics(lua_State* L, const std::shared_ptr<lab::Vm>& vm);
-/// After a local sandbox was reset (its network namespace is new): new ports and TAPs for
-/// each of the VM's bridges, configured as at boot. Nothing for QEMU guests.
-void rewire_sandbox_nics(lua_State* L, const std::shared_ptr<lab::Vm>& vm);
-
 void register_bridge(lua_State* L);                        // the Bridge metatable
 void register_lab_bridges(lua_State* L, int lab_methods);  // lab:bridge, lab:bridge_names
 void register_nic(lua_State* L, int vm_methods);           // the Nic metatable, vm:nic

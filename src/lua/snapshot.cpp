@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <lua.hpp>
 
+#include "lab/boot.hpp"
 #include "lab/vm.hpp"
 #include "lua/context.hpp"
 #include "lua/lab_vm.hpp"
@@ -78,17 +79,8 @@ int vm_restore(lua_State* L) {
   if (::access(path.c_str(), R_OK) != 0)
     raise(L, fmt::format("vm:restore: snapshot `{}`: {}", path, std::strerror(errno)));
   vmm::BootRequest req = make_boot_request(L, vm, lua_istable(L, 3) ? 3 : 0, "vm:restore");
-  std::uint64_t memory = req.memory_bytes;
-  std::string err;
-  try {
-    charge_vm(ctx, vm, req, "restoring");
-    prepare_nics(ctx, vm, req);  // the same TAPs again: the guest keeps its addresses
-    vm->restore(ctx.backend, std::move(req), path);
-  } catch (const std::exception& e) {
-    err = e.what();
-  }
-  if (!err.empty()) raise(L, fmt::format("vm:restore: vm `{}`: {}", vm->name(), err));
-  emit_vm_spawned(L, vm, memory);
+  call_domain(L, fmt::format("vm:restore: vm `{}`", vm->name()),
+              [&] { lab::restore_vm(ctx, vm, std::move(req), path); });
   lua_settop(L, 1);
   return 1;
 }
@@ -107,14 +99,10 @@ int vm_simple(lua_State* L) {
 int vm_reset(lua_State* L) {
   auto& vm = vm_arg(L, "vm:reset");
   if (context(L).listing) return 0;
-  try {
-    vm->reset();
-    rewire_sandbox_nics(L, vm);
-  } catch (const std::exception& e) {
-    raise(L, fmt::format("vm:reset: {}", e.what()));
-  }
+  call_domain(L, "vm:reset", [&] { lab::reset_vm(context(L), vm); });
   return 0;
 }
+
 constexpr char kWakeup[] = "vm:wakeup";
 
 int vm_power_button(lua_State* L) {

@@ -29,6 +29,20 @@ int guarded(lua_State* L) {
   raise(L, err);
 }
 
+/// Runs `f`, a call into the domain, and raises "<what>: <its error>" when it throws (the Lua
+/// error is raised outside the handler, once the C++ exception is gone).
+template <typename F>
+void call_domain(lua_State* L, const std::string& what, F&& f) {
+  std::string err;
+  try {
+    f();
+    return;
+  } catch (const std::exception& e) {
+    err = what.empty() ? std::string(e.what()) : what + ": " + e.what();
+  }
+  raise(L, err);
+}
+
 /// Reads a duration argument (number of seconds or "500ms"/"30s"/...); raises naming `what`.
 double check_duration(lua_State* L, int idx, const char* what);
 std::optional<double> opt_duration(lua_State* L, int idx, const char* what);

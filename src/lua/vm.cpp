@@ -3,15 +3,17 @@
 #include "lab/vm.hpp"
 
 #include <fmt/format.h>
+
 #include <lua.hpp>
 
+#include "fixture/service.hpp"
+#include "lab/boot.hpp"
 #include "lua/bindings.hpp"
 #include "lua/context.hpp"
 #include "lua/convert.hpp"
+#include "lua/guest.hpp"
 #include "lua/lab_vm.hpp"
 #include "lua/net_objects.hpp"
-#include "lua/guest.hpp"
-#include "fixture/service.hpp"
 #include "lua/support.hpp"
 #include "util/duration.hpp"
 
@@ -38,8 +40,10 @@ int vm_state(lua_State* L) {
 }
 int vm_cid(lua_State* L) {
   auto cid = check_vm(L, "vm:cid")->cid();
-  if (cid) lua_pushinteger(L, *cid);
-  else lua_pushnil(L);
+  if (cid)
+    lua_pushinteger(L, *cid);
+  else
+    lua_pushnil(L);
   return 1;
 }
 int vm_tostring(lua_State* L) {
@@ -92,8 +96,8 @@ VmSizing read_sizing(lua_State* L, int idx, const char* what, VmSizing s) {
       if (!p) raise(L, fmt::format("{}: memory: {}", what, p.error));
       bytes = *p.value;
     } else {
-      raise(L, fmt::format("{}: memory must be a size (bytes or a string like \"512M\"), got {}", what,
-                           type_of(L, -1)));
+      raise(L, fmt::format("{}: memory must be a size (bytes or a string like \"512M\"), got {}",
+                           what, type_of(L, -1)));
     }
     s.memory = bytes;
   }
@@ -103,7 +107,8 @@ VmSizing read_sizing(lua_State* L, int idx, const char* what, VmSizing s) {
     if (!lua_isinteger(L, -1))
       raise(L, fmt::format("{}: cpus must be an integer, got {}", what, type_of(L, -1)));
     lua_Integer c = lua_tointeger(L, -1);
-    if (c < 0 || c > 1024) raise(L, fmt::format("{}: cpus must be between 0 and 1024, got {}", what, c));
+    if (c < 0 || c > 1024)
+      raise(L, fmt::format("{}: cpus must be between 0 and 1024, got {}", what, c));
     s.cpus = static_cast<std::uint32_t>(c);
   }
   lua_pop(L, 1);
@@ -130,54 +135,12 @@ void register_resource(lua_State* L, int idx, const char* kind) {
 }
 
 vmm::BootRequest make_boot_request(lua_State* L, const VmPtr& vm, int opts_idx, const char* what) {
-  auto& ctx = context(L);
   VmSizing sizing = read_sizing(L, opts_idx, what, {vm->memory(), vm->cpus()});
-  if (sizing.memory < (1ull << 20)) sizing.memory = 1ull << 20;
-  if (sizing.cpus == 0) raise(L, fmt::format("{}: cpus must be at least 1", what));
+  auto opts = read_options(L, opts_idx);
   vmm::BootRequest req;
-  req.file = ctx.file;
-  req.lab = vm->lab();
-  req.vm_name = vm->name();
-  req.profile = &ctx.config->profiles.at(vm->profile());
-  req.memory_bytes = sizing.memory & ~((1ull << 20) - 1);  // floored to MiB
-  req.cpus = sizing.cpus;
-  req.options = vm->create_opts();
-  for (auto& [k, v] : read_options(L, opts_idx)) req.options[k] = v;
-  if (auto it = req.options.find("agent_timeout"); it != req.options.end()) {
-    double t = it->second.as_int() ? static_cast<double>(*it->second.as_int())
-               : std::holds_alternative<double>(it->second.v) ? std::get<double>(it->second.v) : -1;
-    if (!(t > 0)) raise(L, fmt::format("{}: agent_timeout must be a positive number of seconds", what));
-    req.agent_timeout = t;
-  } else if (req.profile->agent_boot_timeout) {
-    req.agent_timeout = req.profile->agent_boot_timeout;
-  }
+  call_domain(L, what,
+              [&] { req = lab::boot_request(context(L), *vm, sizing.memory, sizing.cpus, opts); });
   return req;
-}
-
-void record_profile(FileContext& ctx, const std::string& profile) {
-  if (!ctx.recorded || !ctx.fixtures || !ctx.config) return;
-  auto it = ctx.config->profiles.find(profile);
-  if (it == ctx.config->profiles.end()) return;
-  for (auto& r : *ctx.recorded)
-    if (r.value("kind", "") == "profile" && r.value("name", "") == profile) return;
-  ctx.recorded->push_back(
-      {{"kind", "profile"}, {"name", profile}, {"digest", ctx.fixtures->profile_digest(it->second)}});
-}
-
-void emit_vm_spawned(lua_State* L, const VmPtr& vm, std::uint64_t memory) {
-  emit_vm_spawned(context(L), vm, memory);
-}
-
-void emit_vm_spawned(FileContext& ctx, const VmPtr& vm, std::uint64_t memory) {
-  if (!ctx.bus) return;
-  events::MetaMap p;
-  p["file"] = events::str(ctx.file);
-  p["vm_name"] = events::str(vm->name());
-  p["profile"] = events::str(vm->profile());
-  p["memory_bytes"] = events::num(static_cast<std::int64_t>(memory));
-  p["cid"] = events::num(vm->cid().value_or(0));
-  p["lab"] = events::str(vm->lab());
-  ctx.bus->emit("vm_spawned", std::move(p));
 }
 
 void boot_vm(lua_State* L, const VmPtr& vm, int opts_idx) {
@@ -185,55 +148,17 @@ void boot_vm(lua_State* L, const VmPtr& vm, int opts_idx) {
   if (ctx.listing) return;  // listing never boots
   if (auto r = vm->refusal(lab::VmOp::Boot)) raise(L, fmt::format("vm:boot: {}", *r));
   vmm::BootRequest req = make_boot_request(L, vm, opts_idx, "vm:boot");
-  std::string err;
-  std::uint64_t memory = req.memory_bytes;
-  try {
-    charge_vm(ctx, vm, req, "booting");
-    prepare_nics(ctx, vm, req);
-    vm->boot(ctx.backend, std::move(req));
-  } catch (const std::exception& e) {
-    err = e.what();
-  }
-  if (err.empty()) {
-    try {
-      configure_guest_nics(L, vm);
-    } catch (const std::exception& e) {
-      err = e.what();
-    }
-    if (!err.empty()) {
-      vm->shutdown();
-      raise(L, fmt::format("vm:boot: {}", err));
-    }
-    record_profile(ctx, vm->profile());
-    emit_vm_spawned(L, vm, memory);
-    return;
-  }
-  raise(L, fmt::format("vm:boot: vm `{}`: {}", vm->name(), err));
+  call_domain(L, "vm:boot", [&] { lab::boot_vms(ctx, {vm}, {std::move(req)}); });
 }
 
-void shutdown_vm(lua_State* L, const VmPtr& vm) { shutdown_and_report(context(L), *vm); }
-
-void shutdown_and_report(FileContext& ctx, lab::Vm& vm) {
-  auto uptime = vm.shutdown();
-  if (uptime && ctx.bus) {
-    events::MetaMap p;
-    p["file"] = events::str(ctx.file);
-    p["vm_name"] = events::str(vm.name());
-    p["duration_ns"] = events::num(static_cast<std::int64_t>(uptime->count()));
-    p["lab"] = events::str(vm.lab());
-    ctx.bus->emit("vm_shutdown", std::move(p));
-  }
-}
+void shutdown_vm(lua_State* L, const VmPtr& vm) { lab::shutdown_and_report(context(L), *vm); }
 
 void register_vm(lua_State* L) {
-  static const luaL_Reg methods[] = {{"name", guarded<vm_name>},
-                                     {"profile", guarded<vm_profile>},
-                                     {"state", guarded<vm_state>},
-                                     {"cid", guarded<vm_cid>},
-                                     {"boot", guarded<vm_boot>},
-                                     {"shutdown", guarded<vm_shutdown>},
-                                     {"close", guarded<vm_shutdown>},
-                                     {nullptr, nullptr}};
+  static const luaL_Reg methods[] = {
+      {"name", guarded<vm_name>},      {"profile", guarded<vm_profile>},
+      {"state", guarded<vm_state>},    {"cid", guarded<vm_cid>},
+      {"boot", guarded<vm_boot>},      {"shutdown", guarded<vm_shutdown>},
+      {"close", guarded<vm_shutdown>}, {nullptr, nullptr}};
   luaL_newmetatable(L, kVmMeta);
   luaL_newlib(L, methods);
   // Every other operation of the Vm surface, with the state class that gates it. Until a
@@ -244,21 +169,21 @@ void register_vm(lua_State* L) {
     lab::VmOp op;
   };
   static const Gated gated[] = {
-      {"pause", lab::VmOp::Pause},          {"resume", lab::VmOp::Resume},
-      {"reset", lab::VmOp::Reset},          {"power_button", lab::VmOp::PowerButton},
-      {"wakeup", lab::VmOp::GuestOp},       {"snapshot", lab::VmOp::Snapshot},
-      {"run", lab::VmOp::GuestOp},          {"run_async", lab::VmOp::GuestOp},
-      {"read_file", lab::VmOp::GuestOp},    {"write_file", lab::VmOp::GuestOp},
-      {"push_file", lab::VmOp::GuestOp},    {"stat", lab::VmOp::GuestOp},
-      {"listdir", lab::VmOp::GuestOp},      {"mkdir", lab::VmOp::GuestOp},
-      {"unlink", lab::VmOp::GuestOp},       {"rename", lab::VmOp::GuestOp},
-      {"open_file", lab::VmOp::GuestOp},    {"tail_file", lab::VmOp::GuestOp},
-      {"fd_stream", lab::VmOp::GuestOp},    {"syscall", lab::VmOp::GuestOp},
+      {"pause", lab::VmOp::Pause},           {"resume", lab::VmOp::Resume},
+      {"reset", lab::VmOp::Reset},           {"power_button", lab::VmOp::PowerButton},
+      {"wakeup", lab::VmOp::GuestOp},        {"snapshot", lab::VmOp::Snapshot},
+      {"run", lab::VmOp::GuestOp},           {"run_async", lab::VmOp::GuestOp},
+      {"read_file", lab::VmOp::GuestOp},     {"write_file", lab::VmOp::GuestOp},
+      {"push_file", lab::VmOp::GuestOp},     {"stat", lab::VmOp::GuestOp},
+      {"listdir", lab::VmOp::GuestOp},       {"mkdir", lab::VmOp::GuestOp},
+      {"unlink", lab::VmOp::GuestOp},        {"rename", lab::VmOp::GuestOp},
+      {"open_file", lab::VmOp::GuestOp},     {"tail_file", lab::VmOp::GuestOp},
+      {"fd_stream", lab::VmOp::GuestOp},     {"syscall", lab::VmOp::GuestOp},
       {"syscall_async", lab::VmOp::GuestOp}, {"ioctl", lab::VmOp::GuestOp},
-      {"read_mem", lab::VmOp::GuestOp},     {"batch", lab::VmOp::GuestOp},
-      {"clock", lab::VmOp::GuestOp},        {"console", lab::VmOp::GuestOp},
-      {"spawn_worker", lab::VmOp::GuestOp}, {"nic", lab::VmOp::GuestOp},
-      {"disk", lab::VmOp::GuestOp},         {"attach_disk", lab::VmOp::GuestOp},
+      {"read_mem", lab::VmOp::GuestOp},      {"batch", lab::VmOp::GuestOp},
+      {"clock", lab::VmOp::GuestOp},         {"console", lab::VmOp::GuestOp},
+      {"spawn_worker", lab::VmOp::GuestOp},  {"nic", lab::VmOp::GuestOp},
+      {"disk", lab::VmOp::GuestOp},          {"attach_disk", lab::VmOp::GuestOp},
   };
   for (auto& g : gated) {
     lua_pushinteger(L, static_cast<lua_Integer>(g.op));

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "lab/lab.hpp"
+#include "lab/reset_baseline.hpp"
 #include "lua/context.hpp"
 #include "lua/convert.hpp"
 #include "lua/lab_vm.hpp"
@@ -189,7 +190,8 @@ class Runner {
         if (!intr_.pending()) return std::nullopt;
         return intr_.message();
       };
-      ctx_.account = std::make_shared<scheduler::Account>(s_.pool, s_.pool_holder, std::move(hooks));
+      ctx_.account =
+          std::make_shared<scheduler::Account>(s_.pool, s_.pool_holder, std::move(hooks));
     }
     lua::FileState st(&ctx_, s_.roots);
     lua_State* L = st.L();
@@ -361,8 +363,8 @@ class Runner {
     set_in_test(L, ctx_, nullptr);
     lua_gc(L, LUA_GCCOLLECT);
     lua_gc(L, LUA_GCCOLLECT);
-    if (!baseline_.vms.empty())
-      if (auto err = lua::restore_reset_baseline(ctx_, baseline_); !err.empty())
+    if (!baseline_.empty())
+      if (auto err = baseline_.restore(ctx_); !err.empty())
         fmt::print(stderr,
                    "provium: warning: {}: reset_between_tests: restoring after `{}` failed: {}; "
                    "the following tests run against whatever state remains\n",
@@ -372,7 +374,7 @@ class Runner {
 
   void teardown_file(lua::FileState& st) {
     call_scope_close(st, "_provium_close_file_scope", file_.display);
-    lua::shutdown_lab_tree(ctx_, *ctx_.root_lab);
+    lab::shutdown_tree(ctx_, *ctx_.root_lab);
     HookPause pause(st.L());
     lua_gc(st.L(), LUA_GCCOLLECT);
   }
@@ -381,7 +383,7 @@ class Runner {
   const FileRunSettings& s_;
   Interrupt& intr_;
   lua::FileContext ctx_;
-  lua::ResetBaseline baseline_;  // declared after ctx_: its VMs are the context's
+  lab::ResetBaseline baseline_;  // declared after ctx_: its VMs are the context's
   std::optional<Watchdog::Handle> wd_;
 };
 

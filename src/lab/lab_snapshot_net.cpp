@@ -2,17 +2,14 @@
 // its subnet, members (by lab path, with their addresses), partitions, isolation and
 // impairments; restoring re-creates them before the VMs come back, so restored guests keep
 // their addresses and MACs and talk to each other again without reconfiguration.
-#include "lua/lab_snapshot_net.hpp"
+#include "lab/lab_snapshot_net.hpp"
 
 #include <fmt/format.h>
 
 #include <map>
 #include <stdexcept>
 
-#include "lua/context.hpp"
-#include "lua/support.hpp"
-
-namespace provium::lua {
+namespace provium::lab {
 
 namespace {
 
@@ -32,7 +29,7 @@ net::Impairment impairment_from(const nlohmann::json& j) {
   return i;
 }
 
-void collect_bridges(const lab::Lab& l, const std::string& prefix,
+void collect_bridges(const Lab& l, const std::string& prefix,
                      std::vector<std::pair<std::string, std::shared_ptr<net::Bridge>>>& out) {
   for (auto& [name, b] : l.bridges()) out.push_back({prefix + name, b});
   for (auto& sub : l.sub_labs()) collect_bridges(*sub, prefix + sub->name() + "/", out);
@@ -40,18 +37,18 @@ void collect_bridges(const lab::Lab& l, const std::string& prefix,
 
 }  // namespace
 
-void refuse_live_captures(lua_State* L, const lab::Lab& lab) {
+void refuse_live_captures(const Lab& lab) {
   std::vector<std::pair<std::string, std::shared_ptr<net::Bridge>>> bridges;
   collect_bridges(lab, "", bridges);
   for (auto& [path, b] : bridges)
     if (b->live_captures() > 0)
-      raise(L, fmt::format("lab:snapshot: bridge `{}` has {} open capture(s); close them first "
-                           "(capture:close() or capture:save())",
-                           path, b->live_captures()));
+      throw Error(
+          fmt::format("bridge `{}` has {} open capture(s); close them first "
+                      "(capture:close() or capture:save())",
+                      path, b->live_captures()));
 }
 
-nlohmann::json bridges_json(const lab::Lab& lab,
-                            const std::map<const void*, std::string>& vm_paths) {
+nlohmann::json bridges_json(const Lab& lab, const std::map<const void*, std::string>& vm_paths) {
   std::vector<std::pair<std::string, std::shared_ptr<net::Bridge>>> bridges;
   collect_bridges(lab, "", bridges);
   nlohmann::json out = nlohmann::json::array();
@@ -89,9 +86,8 @@ nlohmann::json bridges_json(const lab::Lab& lab,
   return out;
 }
 
-MadeBridges restore_bridges(FileContext& ctx, const std::shared_ptr<lab::Lab>& lab,
-                            const nlohmann::json& doc,
-                            const std::map<std::string, std::shared_ptr<lab::Vm>>& vms_by_path) {
+MadeBridges restore_bridges(Session& s, const LabPtr& lab, const nlohmann::json& doc,
+                            const std::map<std::string, VmPtr>& vms_by_path) {
   MadeBridges made;
   auto undo = [&] {
     for (auto& [owner, b] : made) owner->remove_bridge(b->name());
@@ -99,7 +95,7 @@ MadeBridges restore_bridges(FileContext& ctx, const std::shared_ptr<lab::Lab>& l
   try {
     for (auto& jb : doc.value("bridges", nlohmann::json::array())) {
       std::string path = jb.value("name", "");
-      if (path.empty()) throw std::runtime_error("a bridge entry lacks its name");
+      if (path.empty()) throw Error("a bridge entry lacks its name");
       // "sub/leaf": the bridge belongs to the sub-lab, created by the VM entries or here.
       auto owner = lab;
       std::string leaf = path;
@@ -110,16 +106,16 @@ MadeBridges restore_bridges(FileContext& ctx, const std::shared_ptr<lab::Lab>& l
         leaf = leaf.substr(slash + 1);
       }
       if (owner->bridges().count(leaf))
-        throw std::runtime_error(
+        throw Error(
             fmt::format("a bridge named `{}` already exists in lab `{}`", leaf, owner->name()));
-      auto b = ctx.network.create_bridge(leaf, jb.value("subnet", std::string()));
+      auto b = s.network.create_bridge(leaf, jb.value("subnet", std::string()));
       owner->add_bridge(b);
       made.push_back({owner, b});
       for (auto& jm : jb.value("members", nlohmann::json::array())) {
         auto it = vms_by_path.find(jm.value("vm", ""));
         if (it == vms_by_path.end())
-          throw std::runtime_error(fmt::format("bridge `{}`: member `{}` is not in the snapshot",
-                                               path, jm.value("vm", "")));
+          throw Error(fmt::format("bridge `{}`: member `{}` is not in the snapshot", path,
+                                  jm.value("vm", "")));
         b->attach(it->second.get(), it->second->name(), jm.value("address", std::string()));
       }
       for (auto& p : jb.value("partitions", nlohmann::json::array()))
@@ -131,8 +127,7 @@ MadeBridges restore_bridges(FileContext& ctx, const std::shared_ptr<lab::Lab>& l
       b->whole = impairment_from(jb);
       for (auto& d : jb.value("directional_impairments", nlohmann::json::array()))
         b->directional[{d.value("from", ""), d.value("to", "")}] = impairment_from(d);
-      if (jb.value("uplink", false))
-        b->set_uplink(ctx.network.ns(), true, ctx.network.uplink().port());
+      if (jb.value("uplink", false)) b->set_uplink(s.network.ns(), true, s.network.uplink().port());
     }
   } catch (...) {
     undo();
@@ -141,4 +136,4 @@ MadeBridges restore_bridges(FileContext& ctx, const std::shared_ptr<lab::Lab>& l
   return made;
 }
 
-}  // namespace provium::lua
+}  // namespace provium::lab

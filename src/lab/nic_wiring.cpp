@@ -1,41 +1,26 @@
-// Wiring a VM's NICs at boot (REFERENCE §9.1): before QEMU starts, every bridge the VM is
-// attached to is realised in the file's namespace with one port and pump for the VM (QEMU gets
-// a stream socket to the pump, a local sandbox a TAP that moves into its namespace); after the
-// agent answers, each NIC gets its address from inside the guest, so tests never configure
-// networking by hand.
+#include "lab/nic_wiring.hpp"
+
 #include <fmt/format.h>
 
-#include <stdexcept>
-
-#include "lua/context.hpp"
-#include "lua/guest.hpp"
-#include "lua/net_objects.hpp"
+#include "client/agent_client.hpp"
 #include "proto/protocol.hpp"
 
-namespace provium::lua {
+namespace provium::lab {
 
 using proto::Value;
 
-namespace {
-
-bool is_local(const FileContext& ctx) {
-  return ctx.backend && std::string(ctx.backend->name()) == "local";
-}
-
-}  // namespace
-
-void prepare_nics(FileContext& ctx, const std::shared_ptr<lab::Vm>& vm, vmm::BootRequest& req) {
+void prepare_nics(Session& s, const VmPtr& vm, vmm::BootRequest& req) {
   req.nics.clear();
-  auto bridges = ctx.network.bridges_of(vm.get());
+  auto bridges = s.network.bridges_of(vm.get());
   if (bridges.empty()) return;
-  const auto& ns = ctx.network.ns();
+  const auto& ns = s.network.ns();
   int i = 0;
   for (auto& b : bridges) {
     auto* m = b->member(vm.get());
     vmm::NicSpec nic;
     nic.id = fmt::format("nic{}", i++);
     nic.mac = m->mac;
-    if (is_local(ctx))
+    if (s.is_local())
       b->realise_for_sandbox(ns, *m);
     else
       nic.tap_fd = b->realise_for_qemu(ns, *m);
@@ -43,11 +28,10 @@ void prepare_nics(FileContext& ctx, const std::shared_ptr<lab::Vm>& vm, vmm::Boo
   }
 }
 
-void configure_guest_nics(lua_State* L, const std::shared_ptr<lab::Vm>& vm) {
-  auto& ctx = context(L);
-  auto bridges = ctx.network.bridges_of(vm.get());
+void configure_guest_nics(Session& s, const VmPtr& vm) {
+  auto bridges = s.network.bridges_of(vm.get());
   if (bridges.empty() || !vm->machine()) return;
-  bool local = is_local(ctx);
+  bool local = s.is_local();
   std::string script = "set -e\n";
   int i = 0;
   for (auto& b : bridges) {
@@ -56,7 +40,7 @@ void configure_guest_nics(lua_State* L, const std::shared_ptr<lab::Vm>& vm) {
     if (local) {
       // The guest TAP moves from the file's namespace into the sandbox's (the pump keeps its
       // descriptor), then gets its guest name.
-      ctx.network.ns().check(
+      s.network.ns().check(
           {"ip", "link", "set", m->guest_tap, "netns", std::to_string(vm->machine()->netns_pid())},
           "", fmt::format("vm `{}`: bridge `{}`", vm->name(), b->name()));
       script += fmt::format("ip link set {} name {}\n", m->guest_tap, dev);
@@ -75,7 +59,9 @@ void configure_guest_nics(lua_State* L, const std::shared_ptr<lab::Vm>& vm) {
   proto::Map args;
   args["cmd"] = Value{"/bin/sh"};
   args["args"] = Value{proto::Array{Value{"-c"}, Value{script}}};
-  Value ok = call_op(L, vm->machine()->agent(), "exec", Value{std::move(args)}, "vm:boot: NICs");
+  Value ok;
+  auto reply = vm->machine()->agent()->call("exec", Value{std::move(args)});
+  if (auto e = client::op_error(reply.payload, "vm:boot: NICs", &ok)) throw Error(*e);
   auto& status = proto::field(ok, "status");
   auto* kind = proto::field(status, "kind").as_string();
   auto* code = proto::field(status, "value").as_int();
@@ -84,21 +70,20 @@ void configure_guest_nics(lua_State* L, const std::shared_ptr<lab::Vm>& vm) {
     while (!err.empty() && err.back() == '\n') err.pop_back();
     for (auto& c : err)
       if (c == '\n') c = ' ';
-    throw std::runtime_error(fmt::format(
+    throw Error(fmt::format(
         "vm `{}`: configuring its NICs in the guest failed: {} (the guest needs `ip` and `sh`)",
         vm->name(), err.empty() ? "no error text" : err));
   }
 }
 
-void rewire_sandbox_nics(lua_State* L, const std::shared_ptr<lab::Vm>& vm) {
-  auto& ctx = context(L);
-  if (!is_local(ctx) || ctx.network.bridges_of(vm.get()).empty()) return;
+void rewire_sandbox_nics(Session& s, const VmPtr& vm) {
+  if (!s.is_local() || s.network.bridges_of(vm.get()).empty()) return;
   // The old sandbox's network namespace took its TAPs with it; the ports and pumps that fed
   // them go too, and the VM gets new ones exactly as at boot (same MACs and addresses).
-  for (auto& b : ctx.network.bridges_of(vm.get())) b->member(vm.get())->pump.reset();
+  for (auto& b : s.network.bridges_of(vm.get())) b->member(vm.get())->pump.reset();
   vmm::BootRequest req;
-  prepare_nics(ctx, vm, req);
-  configure_guest_nics(L, vm);
+  prepare_nics(s, vm, req);
+  configure_guest_nics(s, vm);
 }
 
-}  // namespace provium::lua
+}  // namespace provium::lab
