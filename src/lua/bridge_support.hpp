@@ -7,7 +7,6 @@
 #include <map>
 #include <set>
 #include <string>
-#include <tuple>
 #include <utility>
 
 #include "lua/context.hpp"
@@ -17,43 +16,14 @@
 
 namespace provium::lua::bridge_detail {
 
-using Graph =
-    std::tuple<std::set<std::pair<std::string, std::string>>, bool, std::set<std::string>,
-               net::Impairment, std::map<std::pair<std::string, std::string>, net::Impairment>>;
-
-inline Graph save(const net::Bridge& b) {
-  return {b.blocked, b.fully_partitioned, b.isolated, b.whole, b.directional};
-}
-inline void load(net::Bridge& b, const Graph& g) {
-  std::tie(b.blocked, b.fully_partitioned, b.isolated, b.whole, b.directional) = g;
-}
-
-// Runs `change` on the graph and realises it; on failure restores the graph and raises.
+// Runs `change` on the graph as one transaction (net::Bridge::change); raises on failure.
 template <typename F>
 void mutate(lua_State* L, BridgeUd& u, const char* what, F change) {
-  auto& b = *u.bridge;
-  Graph before = save(b);
-  change(b);
-  if (!b.realised()) return;
-  std::string err;
-  try {
-    auto& ns = context(L).network.ns();
-    b.apply_rules(ns);
-    b.apply_qdiscs(ns);
-    b.apply_delays();
-  } catch (const std::exception& e) {
-    err = e.what();
-  }
-  if (err.empty()) return;
-  load(b, before);
-  try {
-    auto& ns = context(L).network.ns();
-    b.apply_rules(ns);
-    b.apply_qdiscs(ns);
-    b.apply_delays();
-  } catch (const std::exception&) {
-  }
-  raise(L, fmt::format("{}: {} (the bridge's rules are unchanged)", what, err));
+  auto& ctx = context(L);
+  call_domain(L, what, [&] {
+    if (!u.bridge->realised()) return change(*u.bridge);
+    u.bridge->change(ctx.network.ns(), change);
+  });
 }
 
 /// A VM argument (handle or name) that must be attached to the bridge: its member name.

@@ -224,6 +224,30 @@ void Bridge::realise_for_sandbox(const NetNamespace& ns, Member& m) {
   if (captures_ > 0) apply_mirror(ns);
 }
 
+void Bridge::change(const NetNamespace& ns, const std::function<void(Bridge&)>& f) {
+  auto before = std::tie(blocked, fully_partitioned, isolated, whole, directional);
+  auto saved = std::make_tuple(blocked, fully_partitioned, isolated, whole, directional);
+  f(*this);
+  if (!realised_) return;
+  auto apply = [&] {
+    apply_rules(ns);
+    apply_qdiscs(ns);
+    apply_delays();
+  };
+  try {
+    apply();
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    before = saved;
+    try {
+      apply();
+    } catch (const std::exception&) {
+      // The previous state was realised before; a second failure leaves what the kernel has.
+    }
+    throw std::runtime_error(why + " (the bridge's rules are unchanged)");
+  }
+}
+
 void Bridge::apply_delays() const {
   for (auto& m : members_) {
     if (!m.pump) continue;

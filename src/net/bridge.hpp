@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -97,6 +98,11 @@ class Bridge {
   void apply_rules(const NetNamespace& ns) const;
   /// Replaces every member port's root qdisc with the current impairments in one batch.
   void apply_qdiscs(const NetNamespace& ns) const;
+  /// A graph change as one transaction: applies `change` to the partitions, isolation and
+  /// impairments and, once realised, re-applies the rules, qdiscs and delays in `ns`. When
+  /// realising fails, the graph is put back as it was (and re-applied) and std::runtime_error
+  /// says "<why> (the bridge's rules are unchanged)".
+  void change(const NetNamespace& ns, const std::function<void(Bridge&)>& change);
   /// Takes a member's port off the bridge (link down) or puts it back.
   void set_connected(const NetNamespace& ns, Member& m, bool connected);
 

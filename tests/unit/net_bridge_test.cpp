@@ -2,11 +2,13 @@
 // isolation, loss per path, replaced in one transaction) and the tc batch (bandwidth per
 // receiving port, directional classes by source MAC). Pure text: no namespace needed.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <memory>
 #include <string>
 
 #include "net/bridge.hpp"
+#include "net/netns.hpp"
 
 namespace provium::net {
 namespace {
@@ -102,6 +104,38 @@ TEST(NetBridge, BandwidthShapesOnlyPortsThatExist) {
   auto& br = *three_holder();
   br.whole.bandwidth_bps = 1000000;
   EXPECT_EQ(br.tc_batch(), "") << "no member has booted: nothing to shape";
+}
+
+// A graph change whose rules the kernel refuses leaves the graph, and the rules in force, as
+// they were (a real namespace: needs root, as the e2e network tests do).
+TEST(NetBridgeChange, AChangeThatFailsToRealiseLeavesTheGraphAsItWas) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root for a network namespace";
+  auto ns = std::make_unique<provium::net::NetNamespace>();
+  auto& br = *three_holder();
+  br.realise(*ns);
+  auto* a = br.member(&a_);
+  auto* b = br.member(&b_);
+  a->port = "pvt0a";
+  b->port = "pvt0b";
+  int fa = ns->open_tap(a->port), fb = ns->open_tap(b->port);
+  br.change(*ns, [](Bridge& x) { x.blocked.insert({"a", "c"}); });
+  std::string rules = ns->check({"nft", "list", "ruleset"}, "", "test");
+  // 1000 % loss: nft refuses the out-of-range draw, so the change must roll back.
+  try {
+    br.change(*ns, [](Bridge& x) {
+      x.isolated.insert("b");
+      x.whole.drop_pct = 1000;
+    });
+    ADD_FAILURE() << "an impossible rule was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_TRUE(has(e.what(), "(the bridge's rules are unchanged)")) << e.what();
+  }
+  EXPECT_EQ(br.blocked, (std::set<std::pair<std::string, std::string>>{{"a", "c"}}));
+  EXPECT_TRUE(br.isolated.empty());
+  EXPECT_EQ(br.whole.drop_pct, 0);
+  EXPECT_EQ(ns->check({"nft", "list", "ruleset"}, "", "test"), rules);
+  ::close(fa);
+  ::close(fb);
 }
 
 }  // namespace
