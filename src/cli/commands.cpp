@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "cli/suite_command.hpp"
 #include "config/build.hpp"
@@ -10,8 +11,6 @@
 #include "runner/discovery.hpp"
 #include "runner/lister.hpp"
 #include "util/text.hpp"
-
-#include <nlohmann/json.hpp>
 
 namespace provium::cli {
 namespace {
@@ -77,9 +76,12 @@ static int run_list_tests(const Options& o, const config::Config& cfg, const run
     } else {
       fmt::print("{}\n", f.display);
       if (listed.chunk_error)
-        for (auto& l : util::split_lines(*listed.chunk_error)) fmt::print("    chunk_error: {}\n", l);
+        for (auto& l : util::split_lines(*listed.chunk_error))
+          fmt::print("    chunk_error: {}\n", l);
       for (auto& t : listed.tests)
-        fmt::print("    {} {}\n", t.name, events::to_json(t.meta).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        fmt::print(
+            "    {} {}\n", t.name,
+            events::to_json(t.meta).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     }
     std::fflush(stdout);
   }
@@ -97,7 +99,8 @@ int run_list(const Options& o) {
   for (auto& f : d.files) {
     if (o.list_fixtures) {
       // Fixture names are root-relative without the suffix, as vm_fixture() takes them.
-      std::string name = f.root_rel.substr(0, f.root_rel.size() - std::string(".fixture.lua").size());
+      std::string name =
+          f.root_rel.substr(0, f.root_rel.size() - std::string(".fixture.lua").size());
       fmt::print("{}\n", name);
     } else {
       fmt::print("{}\n", f.display);
@@ -117,7 +120,8 @@ int run_fixture_clean(const Options& o) {
   }
   auto n = fs::remove_all(dir, ec);
   if (ec) {
-    fmt::print(stderr, "provium fixture clean: cannot remove `{}`: {}\n", dir.string(), ec.message());
+    fmt::print(stderr, "provium fixture clean: cannot remove `{}`: {}\n", dir.string(),
+               ec.message());
     return 2;
   }
   fmt::print("removed fixture cache `{}` ({} file(s))\n", dir.string(), n);
@@ -127,11 +131,20 @@ int run_fixture_clean(const Options& o) {
 int run_unavailable(const Options& o) {
   const char* what = "this subcommand";
   switch (o.command) {
-    case Command::Repl: what = "provium repl (needs a VMM backend)"; break;
-    case Command::Console: what = "provium console (needs the QEMU backend)"; break;
-    case Command::List: what = "provium list --tests/--json (needs the inert listing mode)"; break;
-    case Command::LspSetup: what = "provium lsp-setup"; break;
-    default: break;
+    case Command::Repl:
+      what = "provium repl (needs a VMM backend)";
+      break;
+    case Command::Console:
+      what = "provium console (needs the QEMU backend)";
+      break;
+    case Command::List:
+      what = "provium list --tests/--json (needs the inert listing mode)";
+      break;
+    case Command::LspSetup:
+      what = "provium lsp-setup";
+      break;
+    default:
+      break;
   }
   fmt::print(stderr, "provium: {} is not available in this build yet\n", what);
   return 2;
@@ -149,20 +162,29 @@ int main_entry(int argc, char** argv) {
   // and makes sure no child (build hooks, io.popen) inherits a stale one.
   ::unsetenv("PROVIUM_TEST_FILTER");
   switch (o.command) {
-    case Command::Suite: return run_suite_command(o);
-    case Command::Prepare: return run_prepare(o);
-    case Command::List: return run_list(o);
-    case Command::FixtureClean: return run_fixture_clean(o);
+    case Command::Suite:
+      return run_suite_command(o);
+    case Command::Prepare:
+      return run_prepare(o);
+    case Command::List:
+      return run_list(o);
+    case Command::FixtureClean:
+      return run_fixture_clean(o);
     case Command::FixtureList:
     case Command::FixtureBuild:
     case Command::FixtureRebuild:
     case Command::FixtureStale:
     case Command::FixtureExport:
-    case Command::FixtureImport: return run_fixture_command(o);
-    case Command::LspSetup: return run_lsp_setup(o);
-    case Command::Repl: return run_repl(o);
-    case Command::Console: return run_console(o);
-    default: return run_unavailable(o);
+    case Command::FixtureImport:
+      return run_fixture_command(o);
+    case Command::LspSetup:
+      return run_lsp_setup(o);
+    case Command::Repl:
+      return run_repl(o);
+    case Command::Console:
+      return run_console(o);
+    default:
+      return run_unavailable(o);
   }
 }
 

@@ -1,13 +1,12 @@
 #include "config/config.hpp"
 
 #include <fmt/format.h>
-
 #include <toml++/toml.h>
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -31,8 +30,10 @@ struct Reader {
   [[noreturn]] void fail(const toml::node* at, const std::string& what) const {
     std::string where;
     if (file != config_path) where = fmt::format("{}: ", file.string());
-    if (at && at->source().begin.line > 0) where += fmt::format("line {}: ", at->source().begin.line);
-    throw ConfigError(fmt::format("invalid config in `{}`: {}{}", config_path.string(), where, what));
+    if (at && at->source().begin.line > 0)
+      where += fmt::format("line {}: ", at->source().begin.line);
+    throw ConfigError(
+        fmt::format("invalid config in `{}`: {}{}", config_path.string(), where, what));
   }
 
   std::string get_string(const toml::node& n, const std::string& what) const {
@@ -58,13 +59,20 @@ struct Reader {
   }
   static std::string type_name(const toml::node& n) {
     switch (n.type()) {
-      case toml::node_type::string: return "a string";
-      case toml::node_type::integer: return "an integer";
-      case toml::node_type::floating_point: return "a float";
-      case toml::node_type::boolean: return "a boolean";
-      case toml::node_type::array: return "an array";
-      case toml::node_type::table: return "a table";
-      default: return "a date/time";
+      case toml::node_type::string:
+        return "a string";
+      case toml::node_type::integer:
+        return "an integer";
+      case toml::node_type::floating_point:
+        return "a float";
+      case toml::node_type::boolean:
+        return "a boolean";
+      case toml::node_type::array:
+        return "an array";
+      case toml::node_type::table:
+        return "a table";
+      default:
+        return "a date/time";
     }
   }
 };
@@ -87,9 +95,17 @@ fs::path resolve(const fs::path& base, const std::string& value) {
   return p.is_absolute() ? p.lexically_normal() : (base / p).lexically_normal();
 }
 
-const std::set<std::string> kProfileKeys = {
-    "kernel", "initrd", "cmdline", "cmdline_file", "guest_os", "inject_agent",
-    "agent_overlay_path", "agent_boot_timeout", "build", "build_out", "disks"};
+const std::set<std::string> kProfileKeys = {"kernel",
+                                            "initrd",
+                                            "cmdline",
+                                            "cmdline_file",
+                                            "guest_os",
+                                            "inject_agent",
+                                            "agent_overlay_path",
+                                            "agent_boot_timeout",
+                                            "build",
+                                            "build_out",
+                                            "disks"};
 
 std::string known_list(const std::set<std::string>& keys) {
   std::string out;
@@ -100,20 +116,27 @@ std::string known_list(const std::set<std::string>& keys) {
 DiskSpec read_disk(const Reader& r, const toml::node& n, const std::string& profile, size_t index,
                    const fs::path& base, const std::string& out) {
   auto t = n.as_table();
-  if (!t) r.fail(&n, fmt::format("profile `{}`: disks[{}] must be a table like {{ path = \"disk.img\" }}",
-                              profile, index));
+  if (!t)
+    r.fail(&n, fmt::format("profile `{}`: disks[{}] must be a table like {{ path = \"disk.img\" }}",
+                           profile, index));
   static const std::set<std::string> keys = {"path", "scratch", "id", "readonly", "mediated"};
   DiskSpec d;
   d.id = fmt::format("disk{}", index);
   for (auto&& [k, v] : *t) {
     std::string key(k.str());
     std::string what = fmt::format("profile `{}`: disks[{}].{}", profile, index, key);
-    if (key == "path") d.path = resolve(base, replace_out(r.get_string(v, what), out));
-    else if (key == "scratch") d.scratch = r.get_size(v, what);
-    else if (key == "id") d.id = r.get_string(v, what);
-    else if (key == "readonly") d.readonly = r.get_bool(v, what);
-    else if (key == "mediated") d.mediated = r.get_bool(v, what);
-    else r.fail(&v, fmt::format("profile `{}`: disks[{}] has unknown key `{}` (known: {})", profile,
+    if (key == "path")
+      d.path = resolve(base, replace_out(r.get_string(v, what), out));
+    else if (key == "scratch")
+      d.scratch = r.get_size(v, what);
+    else if (key == "id")
+      d.id = r.get_string(v, what);
+    else if (key == "readonly")
+      d.readonly = r.get_bool(v, what);
+    else if (key == "mediated")
+      d.mediated = r.get_bool(v, what);
+    else
+      r.fail(&v, fmt::format("profile `{}`: disks[{}] has unknown key `{}` (known: {})", profile,
                              index, key, known_list(keys)));
   }
   if (d.path && d.scratch)
@@ -122,7 +145,8 @@ DiskSpec read_disk(const Reader& r, const toml::node& n, const std::string& prof
   if (!d.path && !d.scratch)
     r.fail(&n, fmt::format("profile `{}`: disks[{}] needs `path` (an image) or `scratch` (a size)",
                            profile, index));
-  if (d.id.empty()) r.fail(&n, fmt::format("profile `{}`: disks[{}].id must not be empty", profile, index));
+  if (d.id.empty())
+    r.fail(&n, fmt::format("profile `{}`: disks[{}].id must not be empty", profile, index));
   return d;
 }
 
@@ -165,9 +189,13 @@ Profile read_profile(const Reader& r, const std::string& name, const toml::table
       p.agent_overlay_path = resolve(base, replace_out(r.get_string(v, what), out));
     } else if (key == "agent_boot_timeout") {
       double secs;
-      if (auto i = v.as_integer()) secs = static_cast<double>(i->get());
-      else if (auto f = v.as_floating_point()) secs = f->get();
-      else r.fail(&v, fmt::format("{} must be a number of seconds, got {}", what, Reader::type_name(v)));
+      if (auto i = v.as_integer())
+        secs = static_cast<double>(i->get());
+      else if (auto f = v.as_floating_point())
+        secs = f->get();
+      else
+        r.fail(&v,
+               fmt::format("{} must be a number of seconds, got {}", what, Reader::type_name(v)));
       if (!std::isfinite(secs) || secs <= 0)
         r.fail(&v, fmt::format("{} must be a positive number of seconds", what));
       p.agent_boot_timeout = secs;
@@ -186,8 +214,9 @@ Profile read_profile(const Reader& r, const std::string& name, const toml::table
         p.disks.push_back(std::move(d));
       }
     } else if (key == "root") {
-      r.fail(&v, fmt::format("profile `{}`: `root` is not supported; set `kernel` and `initrd` instead",
-                             name));
+      r.fail(&v,
+             fmt::format("profile `{}`: `root` is not supported; set `kernel` and `initrd` instead",
+                         name));
     } else {
       r.fail(&v, fmt::format("profile `{}` has unknown key `{}` (known: {})", name, key,
                              known_list(kProfileKeys)));
@@ -197,14 +226,17 @@ Profile read_profile(const Reader& r, const std::string& name, const toml::table
     r.fail(&t, fmt::format("profile `{}` has no `kernel`; set it to a bzImage path", name));
   if (p.guest_os != "linux")
     r.fail(t.get("guest_os"),
-           fmt::format("profile `{}` has guest_os = `{}`, only `linux` is supported", name, p.guest_os));
+           fmt::format("profile `{}` has guest_os = `{}`, only `linux` is supported", name,
+                       p.guest_os));
   if (p.cmdline.empty() && !p.cmdline_file)
-    r.fail(&t, fmt::format("profile `{}` has empty cmdline and no `cmdline_file`; set at least one", name));
+    r.fail(&t, fmt::format("profile `{}` has empty cmdline and no `cmdline_file`; set at least one",
+                           name));
   if (!p.inject_agent && !p.initrd)
-    r.fail(t.get("inject_agent"),
-           fmt::format("profile `{}` has inject_agent = false but no `initrd`; the image must start "
-                       "the agent itself, so set `initrd` or remove inject_agent",
-                       name));
+    r.fail(
+        t.get("inject_agent"),
+        fmt::format("profile `{}` has inject_agent = false but no `initrd`; the image must start "
+                    "the agent itself, so set `initrd` or remove inject_agent",
+                    name));
   return p;
 }
 
@@ -213,8 +245,8 @@ toml::table parse_file_text(const std::string& text, const fs::path& file) {
     return toml::parse(text, file.string());
   } catch (const toml::parse_error& e) {
     const auto& src = e.source();
-    throw ConfigError(fmt::format("parse `{}`: line {}, column {}: {}", file.string(), src.begin.line,
-                                  src.begin.column, e.description()));
+    throw ConfigError(fmt::format("parse `{}`: line {}, column {}: {}", file.string(),
+                                  src.begin.line, src.begin.column, e.description()));
   }
 }
 
@@ -227,7 +259,8 @@ std::string read_text(const fs::path& path) {
   }
   std::stringstream ss;
   ss << in.rdbuf();
-  if (in.bad()) throw ConfigError(fmt::format("read `{}`: {}", path.string(), std::strerror(errno)));
+  if (in.bad())
+    throw ConfigError(fmt::format("read `{}`: {}", path.string(), std::strerror(errno)));
   return ss.str();
 }
 
@@ -240,7 +273,8 @@ void read_from_dir(Config& cfg, const Reader& top, const toml::node& node, const
                                 dir.string()));
   std::vector<fs::path> subdirs;
   for (auto& e : fs::directory_iterator(dir, ec)) {
-    if (e.is_directory() && fs::exists(e.path() / "profile.provium.toml")) subdirs.push_back(e.path());
+    if (e.is_directory() && fs::exists(e.path() / "profile.provium.toml"))
+      subdirs.push_back(e.path());
   }
   std::sort(subdirs.begin(), subdirs.end());
   if (subdirs.empty())
@@ -278,16 +312,20 @@ Config parse(const std::string& text, const fs::path& path, const fs::path& cwd)
         std::string pkey(pk.str());
         if (pkey == "roots") {
           auto arr = pv.as_array();
-          if (!arr) r.fail(&pv, "[provium] roots must be an array of paths, e.g. roots = [\"tests\"]");
+          if (!arr)
+            r.fail(&pv, "[provium] roots must be an array of paths, e.g. roots = [\"tests\"]");
           for (auto& item : *arr)
-            cfg.roots.push_back(fs::absolute(resolve(cwd, r.get_string(item, "[provium] roots entry"))));
+            cfg.roots.push_back(
+                fs::absolute(resolve(cwd, r.get_string(item, "[provium] roots entry"))));
         } else if (pkey == "cache_dir") {
           cfg.cache_dir = fs::absolute(resolve(cwd, r.get_string(pv, "[provium] cache_dir")));
         } else if (pkey == "cache_max_size") {
           cfg.cache_max_size = r.get_size(pv, "[provium] cache_max_size");
         } else {
-          r.fail(&pv, fmt::format("[provium] has unknown key `{}` (known: cache_dir, cache_max_size, roots)",
-                                  pkey));
+          r.fail(&pv,
+                 fmt::format(
+                     "[provium] has unknown key `{}` (known: cache_dir, cache_max_size, roots)",
+                     pkey));
         }
       }
     } else if (key == "profiles") {
@@ -300,9 +338,11 @@ Config parse(const std::string& text, const fs::path& path, const fs::path& cwd)
           continue;
         }
         auto pt = pv.as_table();
-        if (!pt) r.fail(&pv, fmt::format("profile `{}` must be a table ([profiles.{}])", name, name));
+        if (!pt)
+          r.fail(&pv, fmt::format("profile `{}` must be a table ([profiles.{}])", name, name));
         if (name.empty()) r.fail(&pv, "profile names must not be empty");
-        cfg.profiles.emplace(name, read_profile(r, name, *pt, fs::absolute(cwd).lexically_normal()));
+        cfg.profiles.emplace(name,
+                             read_profile(r, name, *pt, fs::absolute(cwd).lexically_normal()));
       }
     } else if (key == "profile") {
       r.fail(&v, "`[profile.<name>]` is the legacy form; use `[profiles.<name>]`");

@@ -25,8 +25,8 @@ class ConfigError : public std::runtime_error {
 
 struct DiskSpec {
   std::string id;
-  std::optional<fs::path> path;           // raw image, must exist at boot
-  std::optional<std::uint64_t> scratch;   // or: blank sparse file of this size
+  std::optional<fs::path> path;          // raw image, must exist at boot
+  std::optional<std::uint64_t> scratch;  // or: blank sparse file of this size
   bool readonly = false;
   bool mediated = false;
 };
@@ -44,14 +44,14 @@ struct Profile {
   std::optional<std::string> build;          // shell command, `{out}` already expanded
   fs::path build_out;                        // absolute
   std::vector<DiskSpec> disks;
-  fs::path base_dir;     // cwd for inline profiles, the profile directory for discovered ones
-  fs::path defined_in;   // the file that defined it, for messages
+  fs::path base_dir;    // cwd for inline profiles, the profile directory for discovered ones
+  fs::path defined_in;  // the file that defined it, for messages
 };
 
 struct Config {
-  fs::path path;                 // the config file (may not exist: defaults)
+  fs::path path;  // the config file (may not exist: defaults)
   bool file_exists = false;
-  std::vector<fs::path> roots;   // absolute
+  std::vector<fs::path> roots;  // absolute
   std::optional<fs::path> cache_dir;
   std::uint64_t cache_max_size = 20ull << 30;
   std::map<std::string, Profile> profiles;  // sorted by name: "first profile" is begin()

@@ -24,6 +24,7 @@ struct ListedFile {
   std::vector<ListedTest> tests;
 };
 
-ListedFile list_file(const TestFile& file, const config::Config& cfg, const std::vector<std::string>& roots);
+ListedFile list_file(const TestFile& file, const config::Config& cfg,
+                     const std::vector<std::string>& roots);
 
 }  // namespace provium::runner
