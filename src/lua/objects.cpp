@@ -8,6 +8,7 @@
 #include <cstring>
 #include <lua.hpp>
 
+#include "client/stream_reader.hpp"
 #include "lua/context.hpp"
 #include "lua/guest.hpp"
 #include "lua/lab_vm.hpp"
@@ -69,11 +70,9 @@ int rr_assert_ok(lua_State* L) {
 // ---- Stream -----------------------------------------------------------------------------
 
 struct StreamUd {
-  std::shared_ptr<client::StreamChannel> ch;
-  std::string pending;  // bytes read past a read_until match, served first
+  client::StreamReader reader;
   std::string kind, detail, site_file;
   int site_line = 0;
-  bool closed = false;
 };
 
 StreamUd& check_stream(lua_State* L) {
@@ -81,9 +80,7 @@ StreamUd& check_stream(lua_State* L) {
 }
 
 int stream_gc(lua_State* L) {
-  auto* s = static_cast<StreamUd*>(lua_touserdata(L, 1));
-  if (s->ch) s->ch->close();
-  s->~StreamUd();
+  static_cast<StreamUd*>(lua_touserdata(L, 1))->~StreamUd();
   return 0;
 }
 
@@ -92,32 +89,31 @@ std::chrono::milliseconds timeout_arg(lua_State* L, int idx, double dflt, const 
   return std::chrono::milliseconds(static_cast<long long>(secs * 1000));
 }
 
-// Next chunk from the channel; nullopt on timeout, "" at EOF.
-std::optional<std::string> pull(lua_State* L, StreamUd& s, std::chrono::milliseconds t) {
-  std::optional<std::string> c;
-  std::string interrupted;
+// Runs a read; an interrupted wait raises the interrupt's own message (a timeout's), other
+// failures raise their text.
+template <typename F>
+void reading(lua_State* L, F f) {
+  std::string err;
+  bool interrupted = false;
   try {
-    c = s.ch->next(t, interrupt_check(L));
+    f(interrupt_check(L));
+    return;
   } catch (const client::Interrupted& e) {
-    interrupted = e.what();
+    err = e.what();
+    interrupted = true;
+  } catch (const std::exception& e) {
+    err = e.what();
   }
-  if (!interrupted.empty()) {
-    lua_pushstring(L, interrupted.c_str());
-    lua_error(L);
-  }
-  return c;
+  if (!interrupted) raise(L, err);
+  lua_pushstring(L, err.c_str());
+  lua_error(L);
 }
 
 int stream_next(lua_State* L) {
   auto& s = check_stream(L);
   auto t = timeout_arg(L, 2, 10, "stream:next: timeout");
-  if (s.closed) return lua_pushnil(L), 1;
-  if (!s.pending.empty()) {
-    lua_pushlstring(L, s.pending.data(), s.pending.size());
-    s.pending.clear();
-    return 1;
-  }
-  auto c = pull(L, s, t);
+  std::optional<std::string> c;
+  reading(L, [&](auto intr) { c = s.reader.next(t, intr); });
   if (!c || c->empty()) return lua_pushnil(L), 1;
   lua_pushlstring(L, c->data(), c->size());
   return 1;
@@ -127,27 +123,12 @@ int stream_read_until_impl(lua_State* L, bool keep) {
   auto& s = check_stream(L);
   size_t nlen;
   const char* n = luaL_checklstring(L, 2, &nlen);
-  std::string needle(n, nlen);
   auto t = timeout_arg(L, 3, 10, "stream:read_until: timeout");
-  if (s.closed) raise(L, "stream closed");
-  auto deadline = std::chrono::steady_clock::now() + t;
-  while (true) {
-    auto at = s.pending.find(needle);
-    if (at != std::string::npos) {
-      std::string out = s.pending.substr(0, at + needle.size());
-      s.pending.erase(0, at + needle.size());
-      if (!keep) return 0;
-      lua_pushlstring(L, out.data(), out.size());
-      return 1;
-    }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) raise(L, fmt::format("read_until timed out waiting for `{}`", needle));
-    auto c = pull(L, s, left);
-    if (!c) raise(L, fmt::format("read_until timed out waiting for `{}`", needle));
-    if (c->empty()) raise(L, "stream EOF");
-    s.pending += *c;
-  }
+  std::string out;
+  reading(L, [&](auto intr) { out = s.reader.read_until(std::string(n, nlen), t, intr); });
+  if (!keep) return 0;
+  lua_pushlstring(L, out.data(), out.size());
+  return 1;
 }
 int stream_read_until(lua_State* L) { return stream_read_until_impl(L, true); }
 int stream_expect(lua_State* L) { return stream_read_until_impl(L, false); }
@@ -155,40 +136,23 @@ int stream_expect(lua_State* L) { return stream_read_until_impl(L, false); }
 int stream_drain(lua_State* L) {
   auto& s = check_stream(L);
   auto t = timeout_arg(L, 2, 0.5, "stream:drain: timeout");
-  lua_newtable(L);
-  lua_Integer i = 0;
-  if (!s.pending.empty()) {
-    lua_pushlstring(L, s.pending.data(), s.pending.size());
-    lua_rawseti(L, -2, ++i);
-    s.pending.clear();
-  }
-  auto deadline = std::chrono::steady_clock::now() + t;
-  while (!s.closed) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) break;
-    // "until quiet": a short gap with no data ends the drain early.
-    auto c = pull(L, s, std::min(left, std::chrono::milliseconds(100)));
-    if (!c || c->empty()) break;
-    lua_pushlstring(L, c->data(), c->size());
-    lua_rawseti(L, -2, ++i);
+  std::vector<std::string> chunks;
+  reading(L, [&](auto intr) { chunks = s.reader.drain(t, intr); });
+  lua_createtable(L, static_cast<int>(chunks.size()), 0);
+  for (std::size_t i = 0; i < chunks.size(); ++i) {
+    lua_pushlstring(L, chunks[i].data(), chunks[i].size());
+    lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
   }
   return 1;
 }
 
 int stream_close(lua_State* L) {
-  auto& s = check_stream(L);
-  if (!s.closed) {
-    s.closed = true;
-    s.pending.clear();
-    if (s.ch) s.ch->close();
-  }
+  check_stream(L).reader.close();
   return 0;
 }
 
 int stream_eof(lua_State* L) {
-  auto& s = check_stream(L);
-  lua_pushboolean(L, s.pending.empty() && s.ch && s.ch->ended() && s.ch->end_reason() == "eof");
+  lua_pushboolean(L, check_stream(L).reader.eof());
   return 1;
 }
 
@@ -505,7 +469,7 @@ void push_run_result(lua_State* L, const Value& ok, const std::string& out_prefi
 void push_stream(lua_State* L, std::shared_ptr<client::StreamChannel> ch, std::string kind,
                  std::string detail) {
   auto* s = static_cast<StreamUd*>(lua_newuserdatauv(L, sizeof(StreamUd), 0));
-  new (s) StreamUd{std::move(ch), {}, std::move(kind), std::move(detail), {}, 0, false};
+  new (s) StreamUd{client::StreamReader(ch), std::move(kind), std::move(detail), {}, 0};
   // Creation site: the first *.test.lua / *.fixture.lua frame on the stack, else the caller.
   lua_Debug ar;
   for (int level = 1; lua_getstack(L, level, &ar); ++level) {
@@ -519,7 +483,8 @@ void push_stream(lua_State* L, std::shared_ptr<client::StreamChannel> ch, std::s
     }
     if (test_file) break;
   }
-  if (s->ch) s->ch->label = fmt::format("{}(\"{}\") at {}:{}", s->kind, s->detail, s->site_file, s->site_line);
+  if (ch)
+    ch->label = fmt::format("{}(\"{}\") at {}:{}", s->kind, s->detail, s->site_file, s->site_line);
   luaL_setmetatable(L, kStreamMeta);
   register_resource(L, -1, "stream");
 }
