@@ -9,6 +9,8 @@
 namespace provium::lab {
 
 void boot_vms(Session& s, const std::vector<VmPtr>& vms, std::vector<vmm::BootRequest> reqs) {
+  for (auto& vm : vms)
+    if (auto r = vm->refusal(VmOp::Boot)) throw Error(fmt::format("vm `{}`: {}", vm->name(), *r));
   auto undo = [&] {
     for (auto& vm : vms) vm->machine() ? (void)vm->shutdown() : vm->drop_charge();
   };

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <future>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "lab/boot.hpp"
 #include "lab/lab_snapshot_net.hpp"
@@ -54,6 +55,14 @@ std::string in_parallel(std::size_t n, F f) {
 
 }  // namespace
 
+void resume_quietly(Vm& vm) {
+  try {
+    vm.resume();
+  } catch (const std::exception&) {
+    // A VM that cannot resume is reported by its next operation; the others still resume.
+  }
+}
+
 std::vector<LabMember> running_members(const Lab& lab) {
   std::vector<LabMember> out;
   collect(lab, "", out);
@@ -70,20 +79,28 @@ void save_lab(const Lab& lab, const std::string& dir) {
   if (ec) throw Error(fmt::format("cannot create `{}`: {}", dir, ec.message()));
 
   // Pause everything first (a consistent set), then save in parallel, then resume.
-  std::vector<bool> was_running;
+  std::vector<bool> paused;
+  std::string err;
   for (auto& m : running) {
-    was_running.push_back(m.vm->state() == VmState::Booted);
-    if (was_running.back()) m.vm->pause();
-  }
-  std::string err = in_parallel(running.size(), [&](std::size_t i) {
+    bool booted = m.vm->state() == VmState::Booted;
     try {
-      running[i].vm->snapshot((fs::path(dir) / file_name_for(running[i].path)).string());
+      if (booted) m.vm->pause();
     } catch (const std::exception& e) {
-      throw Error(fmt::format("vm `{}`: {}", running[i].path, e.what()));
+      err = fmt::format("vm `{}`: cannot pause: {}", m.path, e.what());
+      break;
     }
-  });
-  for (std::size_t i = 0; i < running.size(); ++i)
-    if (was_running[i]) running[i].vm->resume();
+    paused.push_back(booted);
+  }
+  if (err.empty())
+    err = in_parallel(running.size(), [&](std::size_t i) {
+      try {
+        running[i].vm->snapshot((fs::path(dir) / file_name_for(running[i].path)).string());
+      } catch (const std::exception& e) {
+        throw Error(fmt::format("vm `{}`: {}", running[i].path, e.what()));
+      }
+    });
+  for (std::size_t i = 0; i < paused.size(); ++i)
+    if (paused[i]) resume_quietly(*running[i].vm);
 
   nlohmann::json vms = nlohmann::json::array();
   std::map<const void*, std::string> vm_paths;
@@ -117,66 +134,83 @@ void save_lab(const Lab& lab, const std::string& dir) {
 
 void restore_lab(Session& s, const LabPtr& lab, const std::string& dir,
                  const std::function<void(const VmPtr&)>& on_new_vm) {
-  std::ifstream in(fs::path(dir) / "lab.json");
-  if (!in) throw Error(fmt::format("`{}/lab.json`: {}", dir, std::strerror(errno)));
+  std::string json_path = (fs::path(dir) / "lab.json").string();
+  std::ifstream in(json_path);
+  if (!in) throw Error(fmt::format("`{}`: {}", json_path, std::strerror(errno)));
   auto doc = nlohmann::json::parse(in, nullptr, false);
-  if (!doc.is_object() || doc.value("format_version", 0) != 1 || !doc.contains("vms"))
-    throw Error(fmt::format("`{}/lab.json` is not a provium lab snapshot (format_version 1)", dir));
   struct Entry {
-    std::string name, profile, file;
-    std::uint64_t memory;
-    std::uint32_t cpus;
     std::string path;  // "sub/leaf" as saved
+    std::string file;
     LabPtr owner;
+    VmPtr vm;
+    vmm::BootRequest req;
   };
   std::vector<Entry> entries;
-  for (auto& v : doc["vms"]) {
-    Entry e{v.value("vm_name", ""),
-            v.value("profile", ""),
-            v.value("snapshot_path", ""),
-            v.value("memory_bytes", std::uint64_t{512} << 20),
-            v.value("cpus", 1u),
-            v.value("vm_name", ""),
-            lab};
-    if (e.name.empty() || e.file.empty())
-      throw Error(fmt::format("`{}/lab.json`: a VM entry lacks its name or file", dir));
-    if (!s.config->profiles.count(e.profile))
-      throw Error(fmt::format("vm `{}` needs profile `{}`, which provium.toml does not define",
-                              e.name, e.profile));
-    // "sub/leaf": the leaf goes into (a lookup-or-create of) the sub-lab chain.
-    std::string leaf = e.name;
-    for (auto slash = leaf.find('/'); slash != std::string::npos; slash = leaf.find('/')) {
-      std::string sub = leaf.substr(0, slash);
-      auto next = e.owner->find_sub_lab(sub);
-      e.owner = next ? next : e.owner->add_sub_lab(sub);
-      leaf = leaf.substr(slash + 1);
-    }
-    if (e.owner->find_vm(leaf))
-      throw Error(
-          fmt::format("a VM named `{}` already exists in lab `{}`", e.name, e.owner->name()));
-    e.name = leaf;
-    entries.push_back(std::move(e));
-  }
-  std::vector<VmPtr> vms;
-  std::map<std::string, VmPtr> by_path;
-  std::vector<vmm::BootRequest> reqs;
-  for (auto& e : entries) {
-    auto vm = std::make_shared<Vm>(e.name, e.profile, e.owner->name(), e.memory, e.cpus,
-                                   events::MetaMap{});
-    e.owner->add_vm(vm);
-    if (on_new_vm) on_new_vm(vm);
-    vms.push_back(vm);
-    by_path[e.path] = vm;
-    reqs.push_back(boot_request(s, *vm, vm->memory(), vm->cpus(), {}));
-  }
+  std::vector<std::pair<LabPtr, std::string>> made_labs;  // sub-labs this call created
   MadeBridges bridges;
   auto undo = [&] {
-    for (std::size_t i = 0; i < vms.size(); ++i) {
-      vms[i]->shutdown();
-      entries[i].owner->remove(entries[i].name);
-    }
+    for (auto& e : entries)
+      if (e.owner->find_vm(e.vm->name()) == e.vm) {
+        e.vm->shutdown();
+        e.owner->remove(e.vm->name());
+      }
     for (auto& [owner, b] : bridges) owner->remove_bridge(b->name());
+    for (auto it = made_labs.rbegin(); it != made_labs.rend(); ++it) it->first->remove(it->second);
   };
+  // Everything is checked, and every request built, before any VM joins the lab.
+  try {
+    if (!doc.is_object() || doc.value("format_version", 0) != 1 || !doc.contains("vms") ||
+        !doc["vms"].is_array())
+      throw Error(fmt::format("`{}` is not a provium lab snapshot (format_version 1)", json_path));
+    std::set<std::string> seen;
+    for (auto& v : doc["vms"]) {
+      Entry e{v.value("vm_name", ""), v.value("snapshot_path", ""), lab, nullptr, {}};
+      std::string profile = v.value("profile", "");
+      if (e.path.empty() || e.file.empty())
+        throw Error(fmt::format("`{}`: a VM entry lacks its name or file", json_path));
+      if (!seen.insert(e.path).second)
+        throw Error(fmt::format("`{}`: VM `{}` appears twice", json_path, e.path));
+      if (!s.config->profiles.count(profile))
+        throw Error(fmt::format("vm `{}` needs profile `{}`, which provium.toml does not define",
+                                e.path, profile));
+      // "sub/leaf": the leaf goes into (a lookup-or-create of) the sub-lab chain.
+      std::string leaf = e.path;
+      for (auto slash = leaf.find('/'); slash != std::string::npos; slash = leaf.find('/')) {
+        std::string sub = leaf.substr(0, slash);
+        auto next = e.owner->find_sub_lab(sub);
+        if (!next) {
+          next = e.owner->add_sub_lab(sub);
+          made_labs.push_back({e.owner, sub});
+        }
+        e.owner = next;
+        leaf = leaf.substr(slash + 1);
+      }
+      if (e.owner->find_vm(leaf))
+        throw Error(
+            fmt::format("a VM named `{}` already exists in lab `{}`", e.path, e.owner->name()));
+      e.vm = std::make_shared<Vm>(leaf, profile, e.owner->name(),
+                                  v.value("memory_bytes", std::uint64_t{512} << 20),
+                                  v.value("cpus", 1u), events::MetaMap{});
+      e.req = boot_request(s, *e.vm, e.vm->memory(), e.vm->cpus(), {});
+      entries.push_back(std::move(e));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    undo();
+    throw Error(fmt::format("`{}` is not a provium lab snapshot: {}", json_path, e.what()));
+  } catch (const Error&) {
+    undo();
+    throw;
+  }
+  std::vector<VmPtr> vms;
+  std::vector<vmm::BootRequest> reqs;
+  std::map<std::string, VmPtr> by_path;
+  for (auto& e : entries) {
+    e.owner->add_vm(e.vm);
+    if (on_new_vm) on_new_vm(e.vm);
+    vms.push_back(e.vm);
+    reqs.push_back(e.req);
+    by_path[e.path] = e.vm;
+  }
   try {
     bridges = restore_bridges(s, lab, doc, by_path);
     charge_vms(s, vms, reqs, "restoring");
@@ -189,7 +223,7 @@ void restore_lab(Session& s, const LabPtr& lab, const std::string& dir,
     try {
       vms[i]->restore(s.backend, reqs[i], (fs::path(dir) / entries[i].file).string());
     } catch (const std::exception& e) {
-      throw Error(fmt::format("vm `{}`: {}", entries[i].name, e.what()));
+      throw Error(fmt::format("vm `{}`: {}", entries[i].path, e.what()));
     }
   });
   if (!err.empty()) {

@@ -22,14 +22,18 @@ struct LabMember {
 /// The booted or paused VMs of `lab` and its sub-labs, by lab path.
 std::vector<LabMember> running_members(const Lab& lab);
 
+/// Resumes `vm`, ignoring a failure (rollback paths resume every VM they paused).
+void resume_quietly(Vm& vm);
+
 /// Saves every running VM of the tree into `dir` (created when missing) with its lab.json.
 /// On failure every VM is resumed as it was and nothing half-written stays: the files this
 /// call wrote are removed, and `dir` too when this call created it. Throws Error.
 void save_lab(const Lab& lab, const std::string& dir);
 
 /// Restores the lab snapshot in `dir` into `lab` (additive). `on_new_vm` sees each VM as it
-/// joins the lab (the Lua layer registers it with the current scope). When anything fails,
-/// every VM and bridge this call made is shut down and removed again; throws Error.
+/// joins the lab (the Lua layer registers it with the current scope); every entry is checked
+/// before any joins. When anything fails, every VM, bridge and sub-lab this call made is shut
+/// down and removed again; throws Error.
 void restore_lab(Session& s, const LabPtr& lab, const std::string& dir,
                  const std::function<void(const VmPtr&)>& on_new_vm);
 

@@ -33,12 +33,19 @@ void ResetBaseline::take(const Lab& root) {
   if (ec) throw Error(fmt::format("cannot create `{}`: {}", dir_, ec.message()));
   vmm::janitor_watch(dir_);
   std::string err;
-  std::vector<bool> was_running;
+  std::vector<bool> paused;
   for (auto& m : running) {
-    was_running.push_back(m.vm->state() == VmState::Booted);
-    if (was_running.back()) m.vm->pause();
+    bool booted = m.vm->state() == VmState::Booted;
+    try {
+      if (booted) m.vm->pause();
+    } catch (const std::exception& e) {
+      err = fmt::format("vm `{}`: cannot pause: {}", m.vm->name(), e.what());
+      break;
+    }
+    paused.push_back(booted);
   }
   for (auto& m : running) {
+    if (!err.empty()) break;
     std::string name = m.path;
     for (char& c : name)
       if (c == '/') c = '~';
@@ -50,8 +57,8 @@ void ResetBaseline::take(const Lab& root) {
       if (err.empty()) err = fmt::format("vm `{}`: {}", m.vm->name(), e.what());
     }
   }
-  for (std::size_t i = 0; i < running.size(); ++i)
-    if (was_running[i]) running[i].vm->resume();
+  for (std::size_t i = 0; i < paused.size(); ++i)
+    if (paused[i]) resume_quietly(*running[i].vm);
   if (!err.empty()) throw Error("cannot save the baseline: " + err);
 }
 
