@@ -9,6 +9,42 @@
 
 namespace provium::lua {
 
+const std::vector<const TypeDecl*>& api_types() {
+  static const std::vector<const TypeDecl*> all = {
+      &kRunResultApi,
+      &kStreamApi,
+      &kProcessApi,
+      &kFileApi,
+      &kConsoleApi,
+      &kClockApi,
+      &kWorkerApi,
+      &kPendingSyscallApi,
+      &kAsyncSyscallApi,
+      &kSnapshotApi,
+      &kLabSnapshotApi,
+      &kCaptureApi,
+      &kNicApi,
+      &kBridgeApi,
+      &kBridgeFaultsApi,
+      &kBatchApi,
+      &kVmApi,
+      &kVmGuestApi,
+      &kVmObjectsApi,
+      &kVmFileApi,
+      &kVmBatchApi,
+      &kVmWorkerApi,
+      &kVmLifecycleApi,
+      &kVmConsoleApi,
+      &kVmRawApi,
+      &kVmNicApi,
+      &kLabApi,
+      &kLabBridgeApi,
+      &kLabSnapshotRestoreApi,
+      &kLabFixtureApi,
+  };
+  return all;
+}
+
 void register_methods(lua_State* L, const TypeDecl& t, int table_idx, lua_CFunction wrap) {
   table_idx = lua_absindex(L, table_idx);
   for (std::size_t i = 0; i < t.count; ++i) {

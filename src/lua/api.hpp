@@ -1,5 +1,6 @@
 // The Lua API declared once: every named method of every Lua type is a `Method` in its binding
-// file, and the binding registers it from that declaration.
+// file. The binding registers it from that declaration, and api_types() is the run-time
+// catalogue of them all.
 #pragma once
 
 #include <cstddef>
@@ -36,6 +37,41 @@ constexpr TypeDecl declare_type(const char* lua_class, const char* meta,
                                 const Method (&methods)[N]) {
   return TypeDecl{lua_class, meta, methods, N};
 }
+
+// Every declaration, defined next to its bindings; api_types() lists them in this order.
+extern const TypeDecl kRunResultApi;           // objects.cpp
+extern const TypeDecl kStreamApi;              // objects.cpp
+extern const TypeDecl kProcessApi;             // objects.cpp
+extern const TypeDecl kFileApi;                // file.cpp
+extern const TypeDecl kConsoleApi;             // console.cpp
+extern const TypeDecl kClockApi;               // objects.cpp
+extern const TypeDecl kWorkerApi;              // worker.cpp
+extern const TypeDecl kPendingSyscallApi;      // worker.cpp
+extern const TypeDecl kAsyncSyscallApi;        // guest_raw.cpp
+extern const TypeDecl kSnapshotApi;            // snapshot.cpp
+extern const TypeDecl kLabSnapshotApi;         // lab_snapshot.cpp
+extern const TypeDecl kCaptureApi;             // capture.cpp
+extern const TypeDecl kNicApi;                 // nic.cpp
+extern const TypeDecl kBridgeApi;              // bridge.cpp
+extern const TypeDecl kBridgeFaultsApi;        // bridge_faults.cpp
+extern const TypeDecl kBatchApi;               // batch.cpp
+extern const TypeDecl kVmApi;                  // vm.cpp
+extern const TypeDecl kVmGuestApi;             // guest.cpp
+extern const TypeDecl kVmObjectsApi;           // objects.cpp
+extern const TypeDecl kVmFileApi;              // file.cpp
+extern const TypeDecl kVmBatchApi;             // batch.cpp
+extern const TypeDecl kVmWorkerApi;            // worker.cpp
+extern const TypeDecl kVmLifecycleApi;         // snapshot.cpp
+extern const TypeDecl kVmConsoleApi;           // console.cpp
+extern const TypeDecl kVmRawApi;               // guest_raw.cpp
+extern const TypeDecl kVmNicApi;               // nic.cpp
+extern const TypeDecl kLabApi;                 // lab.cpp
+extern const TypeDecl kLabBridgeApi;           // bridge.cpp
+extern const TypeDecl kLabSnapshotRestoreApi;  // lab_snapshot.cpp
+extern const TypeDecl kLabFixtureApi;          // fixture.cpp
+
+/// Every declared part of every Lua type.
+const std::vector<const TypeDecl*>& api_types();
 
 /// Sets each declared method of `t` into the table at `table_idx`. With `wrap`, each is
 /// registered as a closure of `wrap` whose first upvalue is the method's function.
