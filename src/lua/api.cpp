@@ -6,6 +6,7 @@
 #include <cctype>
 #include <stdexcept>
 #include <string_view>
+#include <types_header_lua.hpp>
 
 namespace provium::lua {
 
@@ -113,6 +114,37 @@ std::vector<Param> parse_params(const std::string& params) {
       throw std::invalid_argument(fmt::format("bad parameter `{}` in `{}`", part, params));
     p.name = std::string(name);
     out.push_back(std::move(p));
+  }
+  return out;
+}
+
+std::string render_types_lua() {
+  std::string header = kTypesHeaderLua;
+  std::string out = header;
+  if (!out.ends_with('\n')) out += '\n';
+  std::vector<std::string_view> classes;  // in order of first declaration
+  for (const TypeDecl* t : api_types())
+    if (std::find(classes.begin(), classes.end(), t->lua_class) == classes.end())
+      classes.push_back(t->lua_class);
+  for (auto cls : classes) {
+    out += '\n';
+    if (header.find(fmt::format("\nlocal {} = {{}}\n", cls)) == std::string::npos)
+      out += fmt::format("---@class {0}\nlocal {0} = {{}}\n", cls);
+    for (const TypeDecl* t : api_types()) {
+      if (t->lua_class != cls) continue;
+      for (std::size_t i = 0; i < t->count; ++i) {
+        const Method& m = t->methods[i];
+        out += fmt::format("--- {}\n", m.doc);
+        std::string args;
+        for (const Param& p : parse_params(m.params)) {
+          if (!p.type.empty())
+            out += fmt::format("---@param {}{} {}\n", p.name, p.optional ? "?" : "", p.type);
+          args += (args.empty() ? "" : ", ") + p.name;
+        }
+        if (std::string_view(m.returns) != "nil") out += fmt::format("---@return {}\n", m.returns);
+        out += fmt::format("function {}:{}({}) end\n", cls, m.name, args);
+      }
+    }
   }
   return out;
 }

@@ -1,6 +1,6 @@
 // The Lua API declared once: every named method of every Lua type is a `Method` in its binding
-// file. The binding registers it from that declaration, and api_types() is the run-time
-// catalogue of them all.
+// file. The binding registers it from that declaration, `provium lsp-setup` writes its LuaLS
+// stub from it (render_types_lua), and api_types() is the run-time catalogue of them all.
 #pragma once
 
 #include <cstddef>
@@ -38,7 +38,8 @@ constexpr TypeDecl declare_type(const char* lua_class, const char* meta,
   return TypeDecl{lua_class, meta, methods, N};
 }
 
-// Every declaration, defined next to its bindings; api_types() lists them in this order.
+// Every declaration, defined next to its bindings; api_types() lists them in this order (the
+// order of types.lua).
 extern const TypeDecl kRunResultApi;           // objects.cpp
 extern const TypeDecl kStreamApi;              // objects.cpp
 extern const TypeDecl kProcessApi;             // objects.cpp
@@ -85,5 +86,10 @@ struct Param {
 };
 /// Splits a params string; throws std::invalid_argument naming the bad entry.
 std::vector<Param> parse_params(const std::string& params);
+
+/// The whole types.lua: the hand-written header (types_header.lua) then one section per class
+/// with a stub per declared method. A class the header already opens (`local X = {}`, to give it
+/// fields) gets only its methods.
+std::string render_types_lua();
 
 }  // namespace provium::lua

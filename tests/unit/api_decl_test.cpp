@@ -1,5 +1,6 @@
 // Every Lua method is declared once (src/lua/api.hpp): the metatables of a state built the way
-// the runner builds one hold exactly the declared methods, and every declaration is complete.
+// the runner builds one hold exactly the declared methods, the generated LSP stubs list every
+// one and load as Lua, and every declaration is complete.
 #include <gtest/gtest.h>
 
 #include <lua.hpp>
@@ -188,6 +189,22 @@ TEST(ApiDecl, ParamsParse) {
   EXPECT_THROW(parse_params("path"), std::invalid_argument);
   EXPECT_THROW(parse_params("a: {x: integer"), std::invalid_argument);
   EXPECT_THROW(parse_params("..., a: integer"), std::invalid_argument);
+}
+
+TEST(ApiDecl, TypesLuaHasEveryMethodAndLoads) {
+  std::string types = provium::lua::render_types_lua();
+  EXPECT_EQ(types.rfind("---@meta", 0), 0u);
+  for (const TypeDecl* t : api_types())
+    for (std::size_t i = 0; i < t->count; ++i) {
+      std::string stub = std::string("function ") + t->lua_class + ":" + t->methods[i].name + "(";
+      EXPECT_NE(types.find(stub), std::string::npos) << stub;
+    }
+  for (const char* cls : {"Lab", "Vm", "Bridge", "RunResult"})
+    EXPECT_NE(types.find(std::string("---@class ") + cls + "\n"), std::string::npos) << cls;
+  lua_State* L = luaL_newstate();
+  int rc = luaL_loadstring(L, types.c_str());
+  EXPECT_EQ(rc, LUA_OK) << (lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+  lua_close(L);
 }
 
 }  // namespace
