@@ -1,11 +1,11 @@
 // `provium lsp-setup [DIR] [--force]`: Lua Language Server definitions for a test directory.
 #include <fmt/format.h>
-#include <types_lua.hpp>
 
 #include <filesystem>
 #include <fstream>
 
 #include "cli/commands.hpp"
+#include "lua/api.hpp"
 
 namespace provium::cli {
 namespace {
@@ -24,7 +24,8 @@ bool write_file(const fs::path& p, const std::string& body) {
   out << body;
   out.flush();
   if (!out) {
-    fmt::print(stderr, "provium lsp-setup: cannot write `{}`: {}\n", p.string(), std::strerror(errno));
+    fmt::print(stderr, "provium lsp-setup: cannot write `{}`: {}\n", p.string(),
+               std::strerror(errno));
     return false;
   }
   return true;
@@ -36,7 +37,9 @@ int run_lsp_setup(const Options& o) {
   fs::path dir = o.lsp_dir;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
-    fmt::print(stderr, "provium lsp-setup: `{}` is not a directory; create it or pass another DIR\n", dir.string());
+    fmt::print(stderr,
+               "provium lsp-setup: `{}` is not a directory; create it or pass another DIR\n",
+               dir.string());
     return 2;
   }
   fs::path meta = dir / ".provium-meta";
@@ -45,16 +48,19 @@ int run_lsp_setup(const Options& o) {
     fmt::print(stderr, "provium lsp-setup: cannot create `{}`: {}\n", meta.string(), ec.message());
     return 2;
   }
-  if (!write_file(meta / "types.lua", kTypesLua)) return 2;
+  if (!write_file(meta / "types.lua", lua::render_types_lua())) return 2;
   fmt::print("wrote {}\n", (meta / "types.lua").string());
   fs::path luarc = dir / ".luarc.json";
   if (fs::exists(luarc, ec) && !o.lsp_force) {
-    fmt::print("`{}` already exists; not replacing it (pass --force to overwrite). Merge this into it:\n{}",
-               luarc.string(), kLuarc);
+    fmt::print(
+        "`{}` already exists; not replacing it (pass --force to overwrite). Merge this into "
+        "it:\n{}",
+        luarc.string(), kLuarc);
     return 0;
   }
   if (!write_file(luarc, kLuarc)) return 2;
-  fmt::print("wrote {}\nreload your editor's Lua language server to pick them up\n", luarc.string());
+  fmt::print("wrote {}\nreload your editor's Lua language server to pick them up\n",
+             luarc.string());
   return 0;
 }
 

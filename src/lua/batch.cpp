@@ -180,23 +180,36 @@ int vm_batch(lua_State* L) {
   return 1;
 }
 
+constexpr Method kBatchMethods[] = {
+    {"run", guarded<q_run>, "cmd: string|string[], args_or_opts?: string[]|table", "nil",
+     "Queues vm:run(cmd, ...); its RunResult comes back as the answer's `ok`."},
+    {"read_file", guarded<q_read_file>, "path: string", "nil", "Queues vm:read_file(path)."},
+    {"write_file", guarded<q_write_file>, "path: string, data: string", "nil",
+     "Queues vm:write_file(path, data)."},
+    {"stat", guarded<q_stat>, "path: string", "nil", "Queues vm:stat(path)."},
+    {"listdir", guarded<q_listdir>, "path: string", "nil", "Queues vm:listdir(path)."},
+    {"mkdir", guarded<q_mkdir>, "path: string, opts?: {parents?: boolean}", "nil",
+     "Queues vm:mkdir(path, opts)."},
+    {"unlink", guarded<q_unlink>, "path: string", "nil", "Queues vm:unlink(path)."},
+    {"rename", guarded<q_rename>, "from: string, to: string", "nil", "Queues vm:rename(from, to)."},
+    {"syscall", guarded<q_syscall>, "nr: integer, ...: integer", "nil",
+     "Queues vm:syscall(nr, ...) (integer arguments only)."},
+};
+
+constexpr Method kVmBatchMethods[] = {
+    {"batch", guarded<vm_batch>, "fn: fun(b: Batch)", "{ok?: any, err?: string}[]",
+     "Runs the operations `fn` queues on `b` in one round trip; one {ok=} or {err=} each."},
+};
+
 }  // namespace
+
+const TypeDecl kBatchApi = declare_type("Batch", kBatchMeta, kBatchMethods);
+const TypeDecl kVmBatchApi = declare_type("Vm", kVmMeta, kVmBatchMethods);
 
 void register_batch(lua_State* L, int vm_methods_idx) {
   vm_methods_idx = lua_absindex(L, vm_methods_idx);
-  static const luaL_Reg q[] = {{"run", guarded<q_run>},
-                               {"read_file", guarded<q_read_file>},
-                               {"write_file", guarded<q_write_file>},
-                               {"stat", guarded<q_stat>},
-                               {"listdir", guarded<q_listdir>},
-                               {"mkdir", guarded<q_mkdir>},
-                               {"unlink", guarded<q_unlink>},
-                               {"rename", guarded<q_rename>},
-                               {"syscall", guarded<q_syscall>},
-                               {nullptr, nullptr}};
-  new_meta(L, kBatchMeta, q, batch_gc);
-  lua_pushcfunction(L, guarded<vm_batch>);
-  lua_setfield(L, vm_methods_idx, "batch");
+  new_meta(L, kBatchApi, batch_gc);
+  register_methods(L, kVmBatchApi, vm_methods_idx);
 }
 
 }  // namespace provium::lua

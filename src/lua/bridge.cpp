@@ -317,7 +317,35 @@ int lab_bridge_names(lua_State* L) {
   return 1;
 }
 
+constexpr Method kBridgeMethods[] = {
+    {"name", guarded<bridge_name>, "", "string", "The bridge's name in the lab."},
+    {"subnet", guarded<bridge_subnet>, "", "string", "The bridge's IPv4 subnet (\"10.0.0.0/24\")."},
+    {"members", guarded<bridge_members>, "", "string[]", "The names of the attached VMs."},
+    {"attach", guarded<bridge_attach>,
+     "vms: Vm|string|(Vm|string)[], opts?: {address?: string|false}", "Bridge",
+     "Attaches VMs (before they boot); `address` picks one VM's IPv4 address, false none."},
+    {"detach", guarded<bridge_detach>, "vm: Vm|string", "nil", "Detaches an attached VM."},
+    {"nic", guarded<bridge_nic>, "vm: Vm|string", "Nic", "An attached VM's NIC on this bridge."},
+    {"capture", guarded<bridge_capture>, "", "Capture",
+     "Starts a packet capture of the whole bridge (once it exists)."},
+    {"enable_uplink", guarded<bridge_enable_uplink>, "", "nil",
+     "Lets guests reach the host's loopback services via TCP to the gateway address."},
+    {"disable_uplink", guarded<bridge_disable_uplink>, "", "nil", "Removes the uplink again."},
+    {"gateway", guarded<bridge_gateway>, "", "string",
+     "The bridge's gateway address (x.y.z.1), the uplink's end."},
+    {"close", guarded<bridge_close>, "", "nil", "Deletes the bridge and removes it from its lab."},
+};
+
+constexpr Method kLabBridgeMethods[] = {
+    {"bridge", guarded<lab_bridge>, "name: string, opts?: {subnet?: string}", "Bridge",
+     "The bridge `name`, created (with `opts`) when the lab has none of that name."},
+    {"bridge_names", guarded<lab_bridge_names>, "", "string[]", "The names of the lab's bridges."},
+};
+
 }  // namespace
+
+const TypeDecl kBridgeApi = declare_type("Bridge", kBridgeMeta, kBridgeMethods);
+const TypeDecl kLabBridgeApi = declare_type("Lab", kLabMeta, kLabBridgeMethods);
 
 void push_bridge(lua_State* L, const std::shared_ptr<net::Bridge>& b,
                  const std::shared_ptr<lab::Lab>& lab) {
@@ -335,31 +363,15 @@ BridgeUd& check_bridge(lua_State* L, int idx, const char* what) {
 }
 
 void register_bridge(lua_State* L) {
-  static const luaL_Reg m[] = {{"name", guarded<bridge_name>},
-                               {"subnet", guarded<bridge_subnet>},
-                               {"members", guarded<bridge_members>},
-                               {"attach", guarded<bridge_attach>},
-                               {"detach", guarded<bridge_detach>},
-                               {"nic", guarded<bridge_nic>},
-                               {"capture", guarded<bridge_capture>},
-                               {"enable_uplink", guarded<bridge_enable_uplink>},
-                               {"disable_uplink", guarded<bridge_disable_uplink>},
-                               {"gateway", guarded<bridge_gateway>},
-                               {"close", guarded<bridge_close>},
-                               {nullptr, nullptr}};
-  new_meta(L, kBridgeMeta, m, bridge_gc, guarded<bridge_tostring>);
+  new_meta(L, kBridgeApi, bridge_gc, guarded<bridge_tostring>);
   luaL_getmetatable(L, kBridgeMeta);
   lua_getfield(L, -1, "__index");
-  add_fault_methods(L, -1);
+  register_methods(L, kBridgeFaultsApi, -1);  // bridge_faults.cpp
   lua_pop(L, 2);
 }
 
 void register_lab_bridges(lua_State* L, int lab_methods) {
-  lab_methods = lua_absindex(L, lab_methods);
-  lua_pushcfunction(L, guarded<lab_bridge>);
-  lua_setfield(L, lab_methods, "bridge");
-  lua_pushcfunction(L, guarded<lab_bridge_names>);
-  lua_setfield(L, lab_methods, "bridge_names");
+  register_methods(L, kLabBridgeApi, lab_methods);
 }
 
 }  // namespace provium::lua

@@ -228,34 +228,59 @@ int bridge_routes(lua_State* L) {
   return 1;
 }
 
+// The Bridge's fault methods; `a`/`b`/`vm` are attached VMs (or their names), and a table
+// {from =, to =, ...} makes a call one-directional.
+constexpr Method kFaultMethods[] = {
+    {"partition", guarded<bridge_partition>,
+     "a: Vm|string|{from: Vm|string, to: Vm|string}, b?: Vm|string", "nil",
+     "Drops traffic between `a` and `b` (both ways), or from `from` to `to`."},
+    {"unpartition", guarded<bridge_unpartition>,
+     "a: Vm|string|{from: Vm|string, to: Vm|string}, b?: Vm|string", "nil",
+     "Lifts a partition made by partition()."},
+    {"partition_all", guarded<bridge_partition_all>, "", "nil",
+     "Drops all traffic between the bridge's VMs."},
+    {"restore_all", guarded<bridge_restore_all>, "", "nil",
+     "Lifts every partition (partition_all included)."},
+    {"is_partitioned", guarded<bridge_is_partitioned>, "a: Vm|string, b: Vm|string", "boolean",
+     "True when traffic from `a` to `b` is dropped."},
+    {"isolate", guarded<bridge_isolate>, "vm: Vm|string", "nil",
+     "Cuts one VM off from every other VM on the bridge."},
+    {"unisolate", guarded<bridge_unisolate>, "vm: Vm|string", "nil", "Undoes isolate(vm)."},
+    {"is_isolated", guarded<bridge_is_isolated>, "vm: Vm|string", "boolean",
+     "True when the VM is isolated."},
+    {"add_latency", guarded<bridge_add_latency>,
+     "ms: number|{from: Vm|string, to: Vm|string, ms: number, jitter?: number}, jitter_ms?: number",
+     "nil", "Delays packets on the whole bridge (or one direction) by `ms` +- jitter."},
+    {"add_directional_latency", guarded<bridge_add_dir_latency>,
+     "spec: {from: Vm|string, to: Vm|string, ms: number, jitter?: number}", "nil",
+     "Delays packets from `from` to `to`."},
+    {"drop_rate", guarded<bridge_drop_rate>,
+     "pct: number|{from: Vm|string, to: Vm|string, p: number}", "nil",
+     "Drops `pct` percent of packets on the whole bridge (or one direction)."},
+    {"directional_drop_rate", guarded<bridge_dir_drop_rate>,
+     "spec: {from: Vm|string, to: Vm|string, p: number}", "nil",
+     "Drops `p` percent of the packets from `from` to `to`."},
+    {"bandwidth_limit", guarded<bridge_bandwidth>,
+     "bps: number|{from: Vm|string, to: Vm|string, bps: number}", "nil",
+     "Limits the bandwidth of the whole bridge (or one direction) to `bps` bits per second."},
+    {"latency_ms", guarded<bridge_latency_ms>, "", "number",
+     "The whole bridge's added latency in milliseconds."},
+    {"drop_rate_pct", guarded<bridge_drop_rate_pct>, "", "number",
+     "The whole bridge's drop rate in percent."},
+    {"bandwidth_bps", guarded<bridge_bandwidth_bps>, "", "number",
+     "The whole bridge's bandwidth limit in bits per second (0: none)."},
+    {"reset", guarded<bridge_reset>, "", "nil",
+     "Lifts every impairment and partition (isolation and routes stay)."},
+    {"route", guarded<bridge_route>, "to: Bridge|string|(Bridge|string)[]", "nil",
+     "Records routes to other bridges in the lab graph (no packets are routed)."},
+    {"routes", guarded<bridge_routes>, "", "string[]", "The bridges recorded by route()."},
+};
+
 }  // namespace
-
-void add_fault_methods(lua_State* L, int methods) {
-  methods = lua_absindex(L, methods);
-  static const luaL_Reg m[] = {{"partition", guarded<bridge_partition>},
-                               {"unpartition", guarded<bridge_unpartition>},
-                               {"partition_all", guarded<bridge_partition_all>},
-                               {"restore_all", guarded<bridge_restore_all>},
-                               {"is_partitioned", guarded<bridge_is_partitioned>},
-                               {"isolate", guarded<bridge_isolate>},
-                               {"unisolate", guarded<bridge_unisolate>},
-                               {"is_isolated", guarded<bridge_is_isolated>},
-                               {"add_latency", guarded<bridge_add_latency>},
-                               {"add_directional_latency", guarded<bridge_add_dir_latency>},
-                               {"drop_rate", guarded<bridge_drop_rate>},
-                               {"directional_drop_rate", guarded<bridge_dir_drop_rate>},
-                               {"bandwidth_limit", guarded<bridge_bandwidth>},
-                               {"latency_ms", guarded<bridge_latency_ms>},
-                               {"drop_rate_pct", guarded<bridge_drop_rate_pct>},
-                               {"bandwidth_bps", guarded<bridge_bandwidth_bps>},
-                               {"reset", guarded<bridge_reset>},
-                               {"route", guarded<bridge_route>},
-                               {"routes", guarded<bridge_routes>},
-                               {nullptr, nullptr}};
-  for (auto* r = m; r->name; ++r) {
-    lua_pushcfunction(L, r->func);
-    lua_setfield(L, methods, r->name);
-  }
-}
-
 }  // namespace provium::lua::bridge_detail
+
+namespace provium::lua {
+
+const TypeDecl kBridgeFaultsApi = declare_type("Bridge", kBridgeMeta, bridge_detail::kFaultMethods);
+
+}  // namespace provium::lua

@@ -35,7 +35,4 @@ double number_arg(lua_State* L, int idx, const char* what, const char* unit);
 /// The Bridge at argument 1, refusing a closed one.
 BridgeUd& self(lua_State* L, const char* what);
 
-/// Partitions, isolation, impairments, reset and routes (bridge_faults.cpp).
-void add_fault_methods(lua_State* L, int methods);
-
 }  // namespace provium::lua::bridge_detail

@@ -67,7 +67,18 @@ int capture_tostring(lua_State* L) {
   return 1;
 }
 
+constexpr Method kCaptureMethods[] = {
+    {"read", guarded<capture_read>, "timeout?: Duration", "string|nil",
+     "The pcap bytes captured since the last read (\"\" when none in time, nil once ended)."},
+    {"bytes", guarded<capture_bytes>, "", "string", "The whole pcap captured so far."},
+    {"save", guarded<capture_save>, "path: string", "integer",
+     "Stops the capture and writes the pcap to the host file `path`; returns the bytes written."},
+    {"close", guarded<capture_close>, "", "nil", "Stops the capture."},
+};
+
 }  // namespace
+
+const TypeDecl kCaptureApi = declare_type("Capture", kCaptureMeta, kCaptureMethods);
 
 void push_capture(lua_State* L, const std::string& device, const std::string& label,
                   std::function<void()> on_stop) {
@@ -83,12 +94,7 @@ void push_capture(lua_State* L, const std::string& device, const std::string& la
 }
 
 void register_capture(lua_State* L) {
-  static const luaL_Reg m[] = {{"read", guarded<capture_read>},
-                               {"bytes", guarded<capture_bytes>},
-                               {"save", guarded<capture_save>},
-                               {"close", guarded<capture_close>},
-                               {nullptr, nullptr}};
-  new_meta(L, kCaptureMeta, m, capture_gc, guarded<capture_tostring>);
+  new_meta(L, kCaptureApi, capture_gc, guarded<capture_tostring>);
 }
 
 }  // namespace provium::lua

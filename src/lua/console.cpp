@@ -110,17 +110,28 @@ int console_gc(lua_State* L) {
   return 0;
 }
 
+constexpr Method kConsoleMethods[] = {
+    {"read", guarded<console_read>, "", "Stream", "A stream of the console output from now on."},
+    {"read_log", guarded<console_read_log>, "", "string", "The whole console output since boot."},
+    {"expect", guarded<console_expect>, "needle: string, timeout?: Duration", "string",
+     "Waits (default 30 s) until `needle` appears in the console output past the last match."},
+    {"write", guarded<console_write>, "data: string, opts?: {timeout?: Duration}", "integer",
+     "Types `data` into the console; returns the bytes written."},
+    {"close", guarded<console_close>, "", "nil", "Does nothing (a console holds no resource)."},
+};
+
+constexpr Method kVmConsoleMethods[] = {
+    {"console", guarded<vm_console>, "", "Console", "The VM's serial console."},
+};
+
 }  // namespace
 
+const TypeDecl kConsoleApi = declare_type("Console", kConsoleMeta, kConsoleMethods);
+const TypeDecl kVmConsoleApi = declare_type("Vm", kVmMeta, kVmConsoleMethods);
+
 void register_console(lua_State* L, int idx) {
-  idx = lua_absindex(L, idx);
-  lua_pushcfunction(L, guarded<vm_console>);
-  lua_setfield(L, idx, "console");
-  static const luaL_Reg m[] = {
-      {"read", guarded<console_read>},     {"read_log", guarded<console_read_log>},
-      {"expect", guarded<console_expect>}, {"write", guarded<console_write>},
-      {"close", guarded<console_close>},   {nullptr, nullptr}};
-  new_meta(L, kConsoleMeta, m, console_gc);
+  register_methods(L, kVmConsoleApi, idx);
+  new_meta(L, kConsoleApi, console_gc);
 }
 
 }  // namespace provium::lua

@@ -200,22 +200,41 @@ void push_file(lua_State* L, std::shared_ptr<client::AgentClient> agent, std::in
   register_resource(L, -1, "file");
 }
 
+namespace {
+
+constexpr Method kFileMethods[] = {
+    {"read", guarded<file_read>, "n: integer", "string",
+     "Reads up to `n` bytes; \"\" at end of file."},
+    {"read_all", guarded<file_read_all>, "", "string",
+     "Reads from the current position to end of file."},
+    {"write", guarded<file_write>, "data: string", "integer",
+     "Writes `data` at the current position; returns the bytes written."},
+    {"seek", guarded<file_seek>, "off: integer, whence?: \"set\"|\"cur\"|\"end\"", "integer",
+     "Moves the position (default from the start); returns the new offset."},
+    {"tell", guarded<file_tell>, "", "integer", "The current position."},
+    {"close", guarded<file_close>, "", "nil", "Closes the guest file handle."},
+    {"fd", guarded<file_fd>, "", "integer", "The agent's handle for the file (0 once closed)."},
+    {"tail_stream", guarded<file_tail_stream>, "", "Stream",
+     "A stream of what is read from the file from now on."},
+};
+
+constexpr Method kVmFileMethods[] = {
+    {"open_file", guarded<vm_open_file>,
+     "path: string, mode: {read?: boolean, write?: boolean, create?: boolean, truncate?: boolean, "
+     "append?: boolean, exclusive?: boolean, perm?: integer}",
+     "File", "Opens a file in the guest and keeps it open as a File."},
+    {"fd_stream", guarded<vm_fd_stream>, "fd: File|integer", "Stream",
+     "A stream of what is read from a guest file handle."},
+};
+
+}  // namespace
+
+const TypeDecl kFileApi = declare_type("File", kFileMeta, kFileMethods);
+const TypeDecl kVmFileApi = declare_type("Vm", kVmMeta, kVmFileMethods);
+
 void register_file(lua_State* L, int vm_methods_idx) {
-  vm_methods_idx = lua_absindex(L, vm_methods_idx);
-  static const luaL_Reg fm[] = {{"read", guarded<file_read>},
-                                {"read_all", guarded<file_read_all>},
-                                {"write", guarded<file_write>},
-                                {"seek", guarded<file_seek>},
-                                {"tell", guarded<file_tell>},
-                                {"close", guarded<file_close>},
-                                {"fd", guarded<file_fd>},
-                                {"tail_stream", guarded<file_tail_stream>},
-                                {nullptr, nullptr}};
-  new_meta(L, kFileMeta, fm, file_gc);
-  lua_pushcfunction(L, guarded<vm_open_file>);
-  lua_setfield(L, vm_methods_idx, "open_file");
-  lua_pushcfunction(L, guarded<vm_fd_stream>);
-  lua_setfield(L, vm_methods_idx, "fd_stream");
+  new_meta(L, kFileApi, file_gc);
+  register_methods(L, kVmFileApi, vm_methods_idx);
 }
 
 }  // namespace provium::lua

@@ -256,7 +256,16 @@ int lab_fixture(lua_State* L) {
   return 1;
 }
 
+constexpr Method kLabFixtureMethods[] = {
+    {"vm_fixture", guarded<vm_fixture>, "path: string", "Vm",
+     "A VM restored from the cached fixture `path` (root-relative, built when missing or stale)."},
+    {"lab_fixture", guarded<lab_fixture>, "path: string", "Lab",
+     "A sub-lab restored from the cached lab fixture `path` (built when missing or stale)."},
+};
+
 }  // namespace
+
+const TypeDecl kLabFixtureApi = declare_type("Lab", kLabMeta, kLabFixtureMethods);
 
 fixture::Obtained obtain_fixture(FileContext& ctx, const std::string& name, const char* what,
                                  bool force) {
@@ -296,11 +305,7 @@ fixture::Obtained obtain_fixture(FileContext& ctx, const std::string& name, cons
 }
 
 void register_lab_fixtures(lua_State* L, int methods_idx) {
-  methods_idx = lua_absindex(L, methods_idx);
-  lua_pushcfunction(L, guarded<vm_fixture>);
-  lua_setfield(L, methods_idx, "vm_fixture");
-  lua_pushcfunction(L, guarded<lab_fixture>);
-  lua_setfield(L, methods_idx, "lab_fixture");
+  register_methods(L, kLabFixtureApi, methods_idx);
 }
 
 }  // namespace provium::lua

@@ -529,30 +529,41 @@ int inert_while_listing(lua_State* L) {
   return lua_gettop(L);
 }
 
+constexpr Method kVmGuestMethods[] = {
+    {"run", guarded<vm_run>, "cmd: string|string[], args_or_opts?: string[]|table", "RunResult",
+     "Runs a command in the guest (a shell line, or argv) and waits for it."},
+    {"read_file", guarded<vm_read_file>, "path: string", "string", "A guest file's contents."},
+    {"write_file", guarded<vm_write_file>, "path: string, data: string", "nil",
+     "Writes `data` to a guest file (created or truncated)."},
+    {"push_file", guarded<vm_push_file>, "host: string, guest: string, opts?: {auto_dep?: boolean}",
+     "nil", "Copies a host file (relative to the calling Lua file) into the guest."},
+    {"stat", guarded<vm_stat>, "path: string, opts?: {follow_symlinks?: boolean}",
+     "{size: integer, mtime: number, mtime_ns: integer, perm: integer, entry_type: string}",
+     "A guest path's size, modification time, permissions and type."},
+    {"listdir", guarded<vm_listdir>, "path: string", "{name: string, entry_type: string}[]",
+     "The entries of a guest directory."},
+    {"mkdir", guarded<vm_mkdir>, "path: string, opts?: {parents?: boolean, perm?: integer}", "nil",
+     "Creates a guest directory."},
+    {"unlink", guarded<vm_unlink>, "path: string", "nil", "Removes a guest file."},
+    {"rename", guarded<vm_rename>, "from: string, to: string", "nil", "Renames a guest path."},
+    {"syscall", guarded<vm_syscall>, "nr: integer, ...",
+     "{ret: integer, result: integer, errno: integer, out_bufs: string[]}",
+     "Makes a raw system call in the guest agent (integer args, or {args=, bufs=, ptrs=})."},
+    {"read_mem", guarded<vm_read_mem>, "addr: integer, len: integer", "string|nil",
+     "Reads guest memory at `addr`; nil and the errno when it cannot."},
+    {"tail_file", guarded<vm_tail_file>,
+     "path: string, opts?: {start?: \"end\"|\"beginning\"|integer}", "Stream",
+     "A stream of what is appended to a guest file."},
+    {"pause", guarded<vm_pause>, "", "nil", "Stops the VM's CPUs."},
+    {"resume", guarded<vm_resume>, "", "nil", "Restarts the CPUs of a paused VM."},
+};
+
 }  // namespace
 
+const TypeDecl kVmGuestApi = declare_type("Vm", kVmMeta, kVmGuestMethods);
+
 void register_guest_methods(lua_State* L, int idx) {
-  idx = lua_absindex(L, idx);
-  static const luaL_Reg fns[] = {{"run", guarded<vm_run>},
-                                 {"read_file", guarded<vm_read_file>},
-                                 {"write_file", guarded<vm_write_file>},
-                                 {"push_file", guarded<vm_push_file>},
-                                 {"stat", guarded<vm_stat>},
-                                 {"listdir", guarded<vm_listdir>},
-                                 {"mkdir", guarded<vm_mkdir>},
-                                 {"unlink", guarded<vm_unlink>},
-                                 {"rename", guarded<vm_rename>},
-                                 {"syscall", guarded<vm_syscall>},
-                                 {"read_mem", guarded<vm_read_mem>},
-                                 {"tail_file", guarded<vm_tail_file>},
-                                 {"pause", guarded<vm_pause>},
-                                 {"resume", guarded<vm_resume>},
-                                 {nullptr, nullptr}};
-  for (const luaL_Reg* f = fns; f->name; ++f) {
-    lua_pushcfunction(L, f->func);
-    lua_pushcclosure(L, inert_while_listing, 1);
-    lua_setfield(L, idx, f->name);
-  }
+  register_methods(L, kVmGuestApi, idx, inert_while_listing);
 }
 
 }  // namespace provium::lua

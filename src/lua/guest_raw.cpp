@@ -168,22 +168,36 @@ int vm_is_quiescent(lua_State* L) {
   return 1;
 }
 
+constexpr Method kVmRawMethods[] = {
+    {"ioctl", guarded<vm_ioctl>,
+     "fd: integer, cmd: integer, data?: string, opts?: {bufs?: string[], ptr_offsets?: integer[]}",
+     "{ret: integer, result: integer, out_data: string, out_bufs: string[]}",
+     "An ioctl on a guest file handle (file:fd()), `data` passed by pointer."},
+    {"syscall_async", guarded<vm_syscall_async>, "nr: integer, ...", "AsyncSyscall",
+     "Starts a raw system call in the guest; await() returns its result."},
+    {"is_quiescent", guarded<vm_is_quiescent>, "", "boolean",
+     "True when no stream and no file is open on the VM (ready for a snapshot)."},
+    {"open_file_count", guarded<vm_open_file_count>, "", "integer",
+     "How many File objects are open."},
+    {"open_stream_count", guarded<vm_open_stream_count>, "", "integer",
+     "How many streams are open on the VM's agent connection."},
+};
+
+constexpr Method kAsyncSyscallMethods[] = {
+    {"await", guarded<async_await>, "",
+     "{ret: integer, result: integer, errno: integer, out_bufs: string[]}",
+     "Waits for the system call and returns its result (once)."},
+};
+
 }  // namespace
 
+const TypeDecl kVmRawApi = declare_type("Vm", kVmMeta, kVmRawMethods);
+const TypeDecl kAsyncSyscallApi =
+    declare_type("AsyncSyscall", kAsyncSyscallMeta, kAsyncSyscallMethods);
+
 void register_guest_raw(lua_State* L, int idx) {
-  idx = lua_absindex(L, idx);
-  static const luaL_Reg m[] = {{"ioctl", guarded<vm_ioctl>},
-                               {"syscall_async", guarded<vm_syscall_async>},
-                               {"is_quiescent", guarded<vm_is_quiescent>},
-                               {"open_file_count", guarded<vm_open_file_count>},
-                               {"open_stream_count", guarded<vm_open_stream_count>},
-                               {nullptr, nullptr}};
-  for (auto* r = m; r->name; ++r) {
-    lua_pushcfunction(L, r->func);
-    lua_setfield(L, idx, r->name);
-  }
-  static const luaL_Reg pm[] = {{"await", guarded<async_await>}, {nullptr, nullptr}};
-  new_meta(L, kAsyncSyscallMeta, pm, async_gc);
+  register_methods(L, kVmRawApi, idx);
+  new_meta(L, kAsyncSyscallApi, async_gc);
 }
 
 }  // namespace provium::lua

@@ -259,8 +259,7 @@ int lab_depends_on_file(lua_State* L) {
 }
 
 // lab:pack / lab:unpack forward to string.pack / string.unpack without `self`.
-int lab_forward_string(lua_State* L) {
-  const char* fn = lua_tostring(L, lua_upvalueindex(1));
+int lab_forward_string(lua_State* L, const char* fn) {
   lua_getglobal(L, "string");
   lua_getfield(L, -1, fn);
   lua_remove(L, -2);
@@ -268,6 +267,8 @@ int lab_forward_string(lua_State* L) {
   lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
   return lua_gettop(L);
 }
+int lab_pack(lua_State* L) { return lab_forward_string(L, "pack"); }
+int lab_unpack(lua_State* L) { return lab_forward_string(L, "unpack"); }
 
 int lab_index(lua_State* L) {
   auto& lab = check_lab(L, "lab index");
@@ -322,34 +323,46 @@ int lab_newindex(lua_State* L) {
   return 0;
 }
 
+constexpr Method kLabMethods[] = {
+    {"vm", guarded<lab_vm>,
+     "name: string, profile?: string, opts?: {memory?: Size, cpus?: integer}", "Vm",
+     "Creates VM `name` of `profile` in the lab; without a profile, the existing VM `name`."},
+    {"lab", guarded<lab_lab>, "name?: string", "Lab", "Creates a sub-lab."},
+    {"include", guarded<lab_include>, "x: Vm|Lab|(Vm|Lab)[]", "nil",
+     "Adds existing VMs or labs to this lab as members."},
+    {"remove", guarded<lab_remove>, "x: Vm|Lab|string", "nil",
+     "Removes a member (by object or name) from this lab."},
+    {"members", guarded<lab_members>, "", "{kind: \"vm\"|\"bridge\"|\"sub_lab\", name: string}[]",
+     "The lab's members with their kinds."},
+    {"vm_names", guarded<lab_vm_names>, "", "string[]", "The names of the lab's VMs."},
+    {"sub_lab_names", guarded<lab_sub_lab_names>, "", "string[]",
+     "The names of the lab's sub-labs."},
+    {"name", guarded<lab_name>, "", "string", "The lab's name."},
+    {"boot", guarded<lab_boot>, "", "Lab", "Boots every VM of the lab at once."},
+    {"shutdown", guarded<lab_shutdown>, "", "nil", "Shuts every VM of the lab down."},
+    {"pause", guarded<lab_pause>, "", "nil", "Pauses every VM (all are checked first)."},
+    {"resume", guarded<lab_resume>, "", "nil", "Resumes every VM (all are checked first)."},
+    {"claim", guarded<lab_claim>, "amount: {memory?: Size, cpus?: integer}", "nil",
+     "Reserves memory and CPUs from the pool for the whole file, once, before booting."},
+    {"barrier", guarded<lab_barrier>, "name: string, count: integer, timeout?: Duration", "boolean",
+     "Meets `count` callers at barrier `name`; true when met (one file alone meets only 1)."},
+    {"depends_on_file", guarded<lab_depends_on_file>, "host_path: string", "nil",
+     "Marks a host file as an input of the fixture cache key (no effect at run time)."},
+    {"pack", lab_pack, "fmt: string, ...", "string", "string.pack(fmt, ...)."},
+    {"unpack", lab_unpack, "fmt: string, s: string, pos?: integer", "any ...",
+     "string.unpack(fmt, s, pos)."},
+};
+
 }  // namespace
+
+const TypeDecl kLabApi = declare_type("Lab", kLabMeta, kLabMethods);
 
 void push_lab(lua_State* L, const std::shared_ptr<lab::Lab>& lab) { push_shared(L, lab, kLabMeta); }
 
 void register_lab(lua_State* L) {
-  static const luaL_Reg methods[] = {{"vm", guarded<lab_vm>},
-                                     {"lab", guarded<lab_lab>},
-                                     {"include", guarded<lab_include>},
-                                     {"remove", guarded<lab_remove>},
-                                     {"members", guarded<lab_members>},
-                                     {"vm_names", guarded<lab_vm_names>},
-                                     {"sub_lab_names", guarded<lab_sub_lab_names>},
-                                     {"name", guarded<lab_name>},
-                                     {"boot", guarded<lab_boot>},
-                                     {"shutdown", guarded<lab_shutdown>},
-                                     {"pause", guarded<lab_pause>},
-                                     {"resume", guarded<lab_resume>},
-                                     {"claim", guarded<lab_claim>},
-                                     {"barrier", guarded<lab_barrier>},
-                                     {"depends_on_file", guarded<lab_depends_on_file>},
-                                     {nullptr, nullptr}};
   luaL_newmetatable(L, kLabMeta);
-  luaL_newlib(L, methods);
-  for (const char* fn : {"pack", "unpack"}) {
-    lua_pushstring(L, fn);
-    lua_pushcclosure(L, lab_forward_string, 1);
-    lua_setfield(L, -2, fn);
-  }
+  lua_newtable(L);
+  register_methods(L, kLabApi, -1);
   register_lab_bridges(L, -1);
   register_lab_snapshot(L, -1);
   register_lab_fixtures(L, -1);

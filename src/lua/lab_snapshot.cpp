@@ -110,7 +110,23 @@ int ls_gc(lua_State* L) {
   return 0;
 }
 
+constexpr Method kLabSnapshotRestoreMethods[] = {
+    {"snapshot", guarded<lab_snapshot>, "dir?: string", "LabSnapshot|string",
+     "Saves every VM (paused together) and the bridges to `dir` (returned) or a LabSnapshot."},
+    {"restore", guarded<lab_restore>, "dir: string|LabSnapshot", "nil",
+     "Starts the lab's VMs and bridges from a lab snapshot."},
+};
+
+constexpr Method kLabSnapshotMethods[] = {
+    {"path", guarded<ls_path>, "", "string", "The absolute path of the snapshot directory."},
+    {"size", guarded<ls_size>, "", "integer", "The size of the snapshot's files in bytes."},
+    {"delete", guarded<ls_delete>, "", "nil", "Removes the snapshot directory."},
+};
+
 }  // namespace
+
+const TypeDecl kLabSnapshotRestoreApi = declare_type("Lab", kLabMeta, kLabSnapshotRestoreMethods);
+const TypeDecl kLabSnapshotApi = declare_type("LabSnapshot", kLabSnapshotMeta, kLabSnapshotMethods);
 
 std::optional<std::string> lab_snapshot_at(lua_State* L, int idx) {
   auto* s = static_cast<LabSnapshotUd*>(luaL_testudata(L, idx, kLabSnapshotMeta));
@@ -119,16 +135,8 @@ std::optional<std::string> lab_snapshot_at(lua_State* L, int idx) {
 }
 
 void register_lab_snapshot(lua_State* L, int methods_idx) {
-  methods_idx = lua_absindex(L, methods_idx);
-  lua_pushcfunction(L, guarded<lab_snapshot>);
-  lua_setfield(L, methods_idx, "snapshot");
-  lua_pushcfunction(L, guarded<lab_restore>);
-  lua_setfield(L, methods_idx, "restore");
-  static const luaL_Reg m[] = {{"path", guarded<ls_path>},
-                               {"size", guarded<ls_size>},
-                               {"delete", guarded<ls_delete>},
-                               {nullptr, nullptr}};
-  new_meta(L, kLabSnapshotMeta, m, ls_gc, guarded<ls_tostring>);
+  register_methods(L, kLabSnapshotRestoreApi, methods_idx);
+  new_meta(L, kLabSnapshotApi, ls_gc, guarded<ls_tostring>);
 }
 
 }  // namespace provium::lua

@@ -162,7 +162,30 @@ int vm_nic(lua_State* L) {
                        known.empty() ? "none; attach it with bridge:attach(vm)" : known));
 }
 
+constexpr Method kNicMethods[] = {
+    {"address", guarded<nic_address>, "", "string|nil",
+     "The VM's IPv4 address on this bridge, nil when it has none."},
+    {"mac", guarded<nic_mac>, "", "string", "The NIC's MAC address."},
+    {"vm_name", guarded<nic_vm_name>, "", "string", "The name of the VM the NIC belongs to."},
+    {"bridge", guarded<nic_bridge>, "", "string", "The name of the bridge the NIC is on."},
+    {"counters", guarded<nic_counters>, "",
+     "{rx_bytes: integer, tx_bytes: integer, rx_packets: integer, tx_packets: integer, errors: "
+     "integer}",
+     "Traffic counters as the guest sees them."},
+    {"disconnect", guarded<nic_disconnect>, "", "nil", "Unplugs the cable (link down)."},
+    {"reconnect", guarded<nic_reconnect>, "", "nil", "Plugs the cable back in (link up)."},
+    {"capture", guarded<nic_capture>, "", "Capture", "Starts a packet capture on this NIC."},
+};
+
+constexpr Method kVmNicMethods[] = {
+    {"nic", guarded<vm_nic>, "name: string", "Nic",
+     "The VM's NIC on bridge `name`, or by interface name (\"eth0\", \"ens1\", \"enp0s2\")."},
+};
+
 }  // namespace
+
+const TypeDecl kNicApi = declare_type("Nic", kNicMeta, kNicMethods);
+const TypeDecl kVmNicApi = declare_type("Vm", kVmMeta, kVmNicMethods);
 
 void push_nic(lua_State* L, std::shared_ptr<net::Bridge> b, const std::shared_ptr<lab::Vm>& vm) {
   auto* u = static_cast<NicUd*>(lua_newuserdatauv(L, sizeof(NicUd), 0));
@@ -171,19 +194,9 @@ void push_nic(lua_State* L, std::shared_ptr<net::Bridge> b, const std::shared_pt
 }
 
 void register_nic(lua_State* L, int vm_methods) {
-  static const luaL_Reg m[] = {{"address", guarded<nic_address>},
-                               {"mac", guarded<nic_mac>},
-                               {"vm_name", guarded<nic_vm_name>},
-                               {"bridge", guarded<nic_bridge>},
-                               {"counters", guarded<nic_counters>},
-                               {"disconnect", guarded<nic_disconnect>},
-                               {"reconnect", guarded<nic_reconnect>},
-                               {"capture", guarded<nic_capture>},
-                               {nullptr, nullptr}};
-  new_meta(L, kNicMeta, m, nic_gc, guarded<nic_tostring>);
   vm_methods = lua_absindex(L, vm_methods);
-  lua_pushcfunction(L, guarded<vm_nic>);
-  lua_setfield(L, vm_methods, "nic");
+  new_meta(L, kNicApi, nic_gc, guarded<nic_tostring>);
+  register_methods(L, kVmNicApi, vm_methods);
 }
 
 }  // namespace provium::lua

@@ -489,48 +489,86 @@ void push_stream(lua_State* L, std::shared_ptr<client::StreamChannel> ch, std::s
   register_resource(L, -1, "stream");
 }
 
+namespace {
+
+constexpr Method kRunResultMethods[] = {
+    {"ok", guarded<rr_ok>, "", "boolean", "True when the command exited with status 0."},
+    {"assert_ok", guarded<rr_assert_ok>, "msg?: string", "RunResult",
+     "Raises (with the output) unless the command exited 0; returns the result otherwise."},
+};
+
+constexpr Method kStreamMethods[] = {
+    {"next", guarded<stream_next>, "timeout?: Duration", "string|nil",
+     "The next chunk of data; nil when none arrives within the timeout (default 10 s)."},
+    {"read_until", guarded<stream_read_until>, "needle: string, timeout?: Duration", "string",
+     "Reads up to and including `needle` and returns it; raises on timeout or end of stream."},
+    {"expect", guarded<stream_expect>, "needle: string, timeout?: Duration", "nil",
+     "Consumes data up to and including `needle`; raises on timeout or end of stream."},
+    {"drain", guarded<stream_drain>, "timeout?: Duration", "string[]",
+     "Every chunk that arrives until the stream goes quiet (default 0.5 s)."},
+    {"close", guarded<stream_close>, "", "nil", "Stops the stream and drops unread data."},
+    {"eof", guarded<stream_eof>, "", "boolean",
+     "True once the source ended and all data was read."},
+    {"creation_site", guarded<stream_creation_site>, "", "{file: string, line: integer}|nil",
+     "Where in the test files the stream was opened."},
+};
+
+constexpr Method kProcessMethods[] = {
+    {"wait", guarded<proc_wait>, "timeout?: Duration", "RunResult",
+     "Waits for the process to end and returns its result; the handle is consumed."},
+    {"kill", guarded<proc_kill>, "sig?: integer|string", "nil",
+     "Sends a signal (default SIGTERM) by number or name."},
+    {"signal", guarded<proc_kill>, "sig: integer|string", "nil",
+     "Sends a signal by number or name (\"TERM\", \"SIGKILL\", 9)."},
+    {"pid", guarded<proc_pid>, "", "integer", "The process id inside the guest."},
+    {"handle", guarded<proc_handle>, "", "integer", "The agent's handle for the process."},
+    {"status", guarded<proc_status>, "", "\"running\"|\"exited\"|\"unknown\"",
+     "Whether the process is still running, without waiting."},
+    {"stdin_write", guarded<proc_stdin_write>, "data: string", "integer",
+     "Writes to the process's stdin; returns the bytes written."},
+    {"close_stdin", guarded<proc_close_stdin>, "", "nil", "Closes the process's stdin (EOF)."},
+    {"stdout_stream", guarded<proc_stdout_stream>, "", "Stream",
+     "A stream of the process's stdout as it is written."},
+    {"stderr_stream", guarded<proc_stderr_stream>, "", "Stream",
+     "A stream of the process's stderr as it is written."},
+    {"close", guarded<proc_close>, "", "nil",
+     "Ends the process (SIGTERM, then SIGKILL after 2 s) unless it was waited for."},
+};
+
+constexpr Method kClockMethods[] = {
+    {"get", guarded<clock_get>, "", "number", "The guest's wall clock in seconds since the epoch."},
+    {"get_ns", guarded<clock_get_ns>, "", "integer",
+     "The guest's wall clock in nanoseconds since the epoch."},
+    {"set", guarded<clock_set>, "sec: number", "nil",
+     "Sets the guest's wall clock to `sec` seconds since the epoch."},
+    {"set_ns", guarded<clock_set_ns>, "ns: integer", "nil",
+     "Sets the guest's wall clock to `ns` nanoseconds since the epoch."},
+    {"advance", guarded<clock_advance>, "d: Duration", "nil",
+     "Moves the guest's wall clock by `d` (a leading \"-\" moves it back)."},
+    {"sleep", guarded<clock_sleep>, "d: Duration", "nil", "Sleeps for `d` inside the guest."},
+};
+
+constexpr Method kVmObjectMethods[] = {
+    {"clock", guarded<vm_clock>, "", "Clock", "The guest's clock."},
+    {"run_async", guarded<vm_run_async>, "cmd: string|string[], args_or_opts?: string[]|table",
+     "Process", "Starts a command in the guest without waiting for it."},
+};
+
+}  // namespace
+
+const TypeDecl kRunResultApi = declare_type("RunResult", kRunResultMeta, kRunResultMethods);
+const TypeDecl kStreamApi = declare_type("Stream", kStreamMeta, kStreamMethods);
+const TypeDecl kProcessApi = declare_type("Process", kProcessMeta, kProcessMethods);
+const TypeDecl kClockApi = declare_type("Clock", kClockMeta, kClockMethods);
+const TypeDecl kVmObjectsApi = declare_type("Vm", kVmMeta, kVmObjectMethods);
+
 void register_guest_objects(lua_State* L) {
-  static const luaL_Reg rr[] = {
-      {"ok", guarded<rr_ok>}, {"assert_ok", guarded<rr_assert_ok>}, {nullptr, nullptr}};
-  new_meta(L, kRunResultMeta, rr, nullptr, nullptr);
-  static const luaL_Reg st[] = {{"next", guarded<stream_next>},
-                                {"read_until", guarded<stream_read_until>},
-                                {"expect", guarded<stream_expect>},
-                                {"drain", guarded<stream_drain>},
-                                {"close", guarded<stream_close>},
-                                {"eof", guarded<stream_eof>},
-                                {"creation_site", guarded<stream_creation_site>},
-                                {nullptr, nullptr}};
-  new_meta(L, kStreamMeta, st, stream_gc, guarded<stream_tostring>);
-  static const luaL_Reg pr[] = {{"wait", guarded<proc_wait>},
-                                {"kill", guarded<proc_kill>},
-                                {"signal", guarded<proc_kill>},
-                                {"pid", guarded<proc_pid>},
-                                {"handle", guarded<proc_handle>},
-                                {"status", guarded<proc_status>},
-                                {"stdin_write", guarded<proc_stdin_write>},
-                                {"close_stdin", guarded<proc_close_stdin>},
-                                {"stdout_stream", guarded<proc_stdout_stream>},
-                                {"stderr_stream", guarded<proc_stderr_stream>},
-                                {"close", guarded<proc_close>},
-                                {nullptr, nullptr}};
-  new_meta(L, kProcessMeta, pr, proc_gc, nullptr);
-  static const luaL_Reg cl[] = {{"get", guarded<clock_get>},
-                                {"get_ns", guarded<clock_get_ns>},
-                                {"set", guarded<clock_set>},
-                                {"set_ns", guarded<clock_set_ns>},
-                                {"advance", guarded<clock_advance>},
-                                {"sleep", guarded<clock_sleep>},
-                                {nullptr, nullptr}};
-  new_meta(L, kClockMeta, cl, gc_shared<lab::Vm>, nullptr);
+  new_meta(L, kRunResultApi, nullptr, nullptr);
+  new_meta(L, kStreamApi, stream_gc, guarded<stream_tostring>);
+  new_meta(L, kProcessApi, proc_gc, nullptr);
+  new_meta(L, kClockApi, gc_shared<lab::Vm>, nullptr);
 }
 
-void register_vm_object_methods(lua_State* L, int idx) {
-  idx = lua_absindex(L, idx);
-  lua_pushcfunction(L, guarded<vm_clock>);
-  lua_setfield(L, idx, "clock");
-  lua_pushcfunction(L, guarded<vm_run_async>);
-  lua_setfield(L, idx, "run_async");
-}
+void register_vm_object_methods(lua_State* L, int idx) { register_methods(L, kVmObjectsApi, idx); }
 
 }  // namespace provium::lua

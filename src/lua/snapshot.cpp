@@ -164,7 +164,30 @@ int snap_gc(lua_State* L) {
   return 0;
 }
 
+constexpr Method kVmLifecycleMethods[] = {
+    {"snapshot", guarded<vm_snapshot>, "path?: string", "Snapshot",
+     "Saves the whole machine (memory and devices) to `path` or a temporary file."},
+    {"restore", guarded<vm_restore>, "snap: Snapshot|string, opts?: table", "Vm",
+     "Replaces whatever runs with the guest saved in `snap`; the VM ends booted."},
+    {"reset", guarded<vm_reset>, "", "nil", "Hard-resets the machine (like the reset button)."},
+    {"wakeup", guarded<vm_simple<&lab::Vm::wakeup, kWakeup>>, "", "nil",
+     "Wakes a suspended guest (ACPI wakeup)."},
+    {"power_button", guarded<vm_power_button>, "", "nil",
+     "Presses the ACPI power button and waits for the guest to power off."},
+    {"console_socket_path", guarded<vm_console_socket_path>, "", "string|nil",
+     "The host path of the console socket, nil when the VMM has none."},
+};
+
+constexpr Method kSnapshotMethods[] = {
+    {"path", guarded<snap_path>, "", "string", "The absolute path of the snapshot file."},
+    {"size", guarded<snap_size>, "", "integer", "The snapshot file's size in bytes."},
+    {"delete", guarded<snap_delete>, "", "nil", "Removes the snapshot file."},
+};
+
 }  // namespace
+
+const TypeDecl kVmLifecycleApi = declare_type("Vm", kVmMeta, kVmLifecycleMethods);
+const TypeDecl kSnapshotApi = declare_type("Snapshot", kSnapshotMeta, kSnapshotMethods);
 
 std::optional<SnapshotInfo> snapshot_at(lua_State* L, int idx) {
   auto* s = to_snapshot(L, idx);
@@ -186,23 +209,8 @@ void refuse_live_streams(lua_State* L, lab::Vm& vm, const std::string& shown_nam
 }
 
 void register_vm_lifecycle(lua_State* L, int idx) {
-  idx = lua_absindex(L, idx);
-  static const luaL_Reg vm_methods[] = {{"snapshot", guarded<vm_snapshot>},
-                                        {"restore", guarded<vm_restore>},
-                                        {"reset", guarded<vm_reset>},
-                                        {"wakeup", guarded<vm_simple<&lab::Vm::wakeup, kWakeup>>},
-                                        {"power_button", guarded<vm_power_button>},
-                                        {"console_socket_path", guarded<vm_console_socket_path>},
-                                        {nullptr, nullptr}};
-  for (auto* r = vm_methods; r->name; ++r) {
-    lua_pushcfunction(L, r->func);
-    lua_setfield(L, idx, r->name);
-  }
-  static const luaL_Reg snap[] = {{"path", guarded<snap_path>},
-                                  {"size", guarded<snap_size>},
-                                  {"delete", guarded<snap_delete>},
-                                  {nullptr, nullptr}};
-  new_meta(L, kSnapshotMeta, snap, snap_gc, guarded<snap_tostring>);
+  register_methods(L, kVmLifecycleApi, idx);
+  new_meta(L, kSnapshotApi, snap_gc, guarded<snap_tostring>);
 }
 
 }  // namespace provium::lua

@@ -46,11 +46,10 @@ double check_duration(lua_State* L, int idx, const char* what) {
                what, type_of(L, idx)));
 }
 
-void new_meta(lua_State* L, const char* name, const luaL_Reg* methods, lua_CFunction gc,
-              lua_CFunction tostr) {
-  luaL_newmetatable(L, name);
+void new_meta(lua_State* L, const TypeDecl& t, lua_CFunction gc, lua_CFunction tostr) {
+  luaL_newmetatable(L, t.meta);
   lua_newtable(L);
-  luaL_setfuncs(L, methods, 0);
+  register_methods(L, t, -1);
   lua_setfield(L, -2, "__index");
   if (gc) {
     lua_pushcfunction(L, gc);

@@ -11,6 +11,8 @@
 #include <optional>
 #include <string>
 
+#include "lua/api.hpp"
+
 namespace provium::lua {
 
 /// Raises `msg` as a Lua error with the caller's position prepended (like luaL_error).
@@ -47,9 +49,9 @@ void call_domain(lua_State* L, const std::string& what, F&& f) {
 double check_duration(lua_State* L, int idx, const char* what);
 std::optional<double> opt_duration(lua_State* L, int idx, const char* what);
 
-/// Creates metatable `name` with `methods` as __index and the optional __gc / __tostring.
-void new_meta(lua_State* L, const char* name, const luaL_Reg* methods, lua_CFunction gc,
-              lua_CFunction tostr = nullptr);
+/// Creates metatable `t.meta` with `t`'s declared methods as __index and the optional __gc /
+/// __tostring.
+void new_meta(lua_State* L, const TypeDecl& t, lua_CFunction gc, lua_CFunction tostr = nullptr);
 
 /// Lua type name of the value at idx, for messages.
 std::string type_of(lua_State* L, int idx);

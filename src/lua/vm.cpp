@@ -68,17 +68,36 @@ int vm_shutdown(lua_State* L) {
   return 0;
 }
 
-// Lifecycle calls whose only effect until a backend exists is the state check.
-int vm_state_checked(lua_State* L) {
-  auto op = static_cast<lab::VmOp>(lua_tointeger(L, lua_upvalueindex(1)));
-  const char* what = lua_tostring(L, lua_upvalueindex(2));
-  auto& vm = check_vm(L, what);
+// Operations no backend implements yet: they refuse by state first (the messages tests rely on),
+// then say that this build cannot do them.
+template <lab::VmOp Op, const char* What>
+int vm_unsupported(lua_State* L) {
+  auto& vm = check_vm(L, What);
   if (context(L).listing) return 0;  // inert listing mode: nothing touches a guest
-  if (auto r = vm->refusal(op)) raise(L, fmt::format("{}: {}", what, *r));
-  raise(L, fmt::format("{}: not supported by this build of provium yet", what));
+  if (auto r = vm->refusal(Op)) raise(L, fmt::format("{}: {}", What, *r));
+  raise(L, fmt::format("{}: not supported by this build of provium yet", What));
 }
+constexpr char kDisk[] = "vm:disk";
+constexpr char kAttachDisk[] = "vm:attach_disk";
+
+constexpr Method kVmMethods[] = {
+    {"name", guarded<vm_name>, "", "string", "The VM's name in its lab."},
+    {"profile", guarded<vm_profile>, "", "string", "The name of the VM's profile."},
+    {"state", guarded<vm_state>, "", "\"created\"|\"booted\"|\"paused\"|\"shutdown\"|\"dead\"",
+     "The VM's lifecycle state."},
+    {"cid", guarded<vm_cid>, "", "integer|nil", "The VM's vsock CID while it runs."},
+    {"boot", guarded<vm_boot>, "opts?: table", "Vm", "Boots the VM and waits for its agent."},
+    {"shutdown", guarded<vm_shutdown>, "", "nil", "Stops the VM (idempotent)."},
+    {"close", guarded<vm_shutdown>, "", "nil", "Same as shutdown() (scope teardown)."},
+    {"disk", guarded<vm_unsupported<lab::VmOp::GuestOp, kDisk>>, "id: string", "Disk",
+     "A disk of the VM (not supported by this build yet)."},
+    {"attach_disk", guarded<vm_unsupported<lab::VmOp::GuestOp, kAttachDisk>>, "opts?: table",
+     "Disk", "Hot-plugs a new disk (not supported by this build yet)."},
+};
 
 }  // namespace
+
+const TypeDecl kVmApi = declare_type("Vm", kVmMeta, kVmMethods);
 
 void push_vm(lua_State* L, const VmPtr& vm) { push_shared(L, vm, kVmMeta); }
 
@@ -154,44 +173,9 @@ void boot_vm(lua_State* L, const VmPtr& vm, int opts_idx) {
 void shutdown_vm(lua_State* L, const VmPtr& vm) { lab::shutdown_and_report(context(L), *vm); }
 
 void register_vm(lua_State* L) {
-  static const luaL_Reg methods[] = {
-      {"name", guarded<vm_name>},      {"profile", guarded<vm_profile>},
-      {"state", guarded<vm_state>},    {"cid", guarded<vm_cid>},
-      {"boot", guarded<vm_boot>},      {"shutdown", guarded<vm_shutdown>},
-      {"close", guarded<vm_shutdown>}, {nullptr, nullptr}};
   luaL_newmetatable(L, kVmMeta);
-  luaL_newlib(L, methods);
-  // Every other operation of the Vm surface, with the state class that gates it. Until a
-  // backend implements them they refuse by state first (the messages tests rely on), then say
-  // that this build cannot do them.
-  struct Gated {
-    const char* name;
-    lab::VmOp op;
-  };
-  static const Gated gated[] = {
-      {"pause", lab::VmOp::Pause},           {"resume", lab::VmOp::Resume},
-      {"reset", lab::VmOp::Reset},           {"power_button", lab::VmOp::PowerButton},
-      {"wakeup", lab::VmOp::GuestOp},        {"snapshot", lab::VmOp::Snapshot},
-      {"run", lab::VmOp::GuestOp},           {"run_async", lab::VmOp::GuestOp},
-      {"read_file", lab::VmOp::GuestOp},     {"write_file", lab::VmOp::GuestOp},
-      {"push_file", lab::VmOp::GuestOp},     {"stat", lab::VmOp::GuestOp},
-      {"listdir", lab::VmOp::GuestOp},       {"mkdir", lab::VmOp::GuestOp},
-      {"unlink", lab::VmOp::GuestOp},        {"rename", lab::VmOp::GuestOp},
-      {"open_file", lab::VmOp::GuestOp},     {"tail_file", lab::VmOp::GuestOp},
-      {"fd_stream", lab::VmOp::GuestOp},     {"syscall", lab::VmOp::GuestOp},
-      {"syscall_async", lab::VmOp::GuestOp}, {"ioctl", lab::VmOp::GuestOp},
-      {"read_mem", lab::VmOp::GuestOp},      {"batch", lab::VmOp::GuestOp},
-      {"clock", lab::VmOp::GuestOp},         {"console", lab::VmOp::GuestOp},
-      {"spawn_worker", lab::VmOp::GuestOp},  {"nic", lab::VmOp::GuestOp},
-      {"disk", lab::VmOp::GuestOp},          {"attach_disk", lab::VmOp::GuestOp},
-  };
-  for (auto& g : gated) {
-    lua_pushinteger(L, static_cast<lua_Integer>(g.op));
-    lua_pushstring(L, fmt::format("vm:{}", g.name).c_str());
-    lua_pushcclosure(L, guarded<vm_state_checked>, 2);
-    lua_setfield(L, -2, g.name);
-  }
-  // Implemented guest operations replace their gated placeholders.
+  lua_newtable(L);
+  register_methods(L, kVmApi, -1);
   register_guest_methods(L, -1);
   register_vm_object_methods(L, -1);
   register_file(L, -1);

@@ -242,25 +242,54 @@ int vm_spawn_worker(lua_State* L) {
   return 1;
 }
 
+constexpr Method kWorkerMethods[] = {
+    {"run", guarded<worker_run>, "cmd: string|string[], opts?: table", "RunResult",
+     "Runs a command as the worker (its credentials) and waits for it."},
+    {"run_async", guarded<worker_run_async>, "cmd: string|string[], opts?: table", "Process",
+     "Starts a command as the worker without waiting for it."},
+    {"syscall", guarded<worker_syscall>, "nr: integer, ...",
+     "{ret: integer, result: integer, errno: integer, out_bufs: string[]}",
+     "Makes a raw system call in the worker process."},
+    {"syscall_async", guarded<worker_syscall_async>, "nr: integer, ...", "PendingSyscall",
+     "Starts a raw system call in the worker; await() returns its result."},
+    {"open_file", guarded<worker_open_file>,
+     "path: string, mode: {read?: boolean, write?: boolean, create?: boolean, truncate?: boolean, "
+     "append?: boolean, exclusive?: boolean, perm?: integer}",
+     "File", "Opens a guest file as the worker."},
+    {"kill", guarded<worker_kill>, "sig?: integer|string", "integer",
+     "Signals the worker's async children (default SIGTERM); returns how many were signalled."},
+    {"join", guarded<worker_join>, "", "integer",
+     "Waits for the async children; returns the worst exit status (128+N when killed by signal "
+     "N)."},
+    {"handle", guarded<worker_handle>, "", "integer", "The agent's handle for the worker."},
+    {"close", guarded<worker_close>, "", "nil",
+     "Ends the worker: SIGTERM to its children, then join (SIGKILL after 2 s)."},
+};
+
+constexpr Method kPendingSyscallMethods[] = {
+    {"await", guarded<pending_await>, "",
+     "{ret: integer, result: integer, errno: integer, out_bufs: string[]}",
+     "Waits for the worker's system call and returns its result (once)."},
+};
+
+constexpr Method kVmWorkerMethods[] = {
+    {"spawn_worker", guarded<vm_spawn_worker>,
+     "opts?: {thread?: false, uid?: integer, gid?: integer, groups?: integer[], caps?: string[]}",
+     "Worker", "Starts a worker process in the guest with its own credentials."},
+};
+
 }  // namespace
+
+const TypeDecl kWorkerApi = declare_type("Worker", kWorkerMeta, kWorkerMethods);
+const TypeDecl kPendingSyscallApi =
+    declare_type("PendingSyscall", kPendingMeta, kPendingSyscallMethods);
+const TypeDecl kVmWorkerApi = declare_type("Vm", kVmMeta, kVmWorkerMethods);
 
 void register_worker(lua_State* L, int vm_methods_idx) {
   vm_methods_idx = lua_absindex(L, vm_methods_idx);
-  static const luaL_Reg wm[] = {{"run", guarded<worker_run>},
-                                {"run_async", guarded<worker_run_async>},
-                                {"syscall", guarded<worker_syscall>},
-                                {"syscall_async", guarded<worker_syscall_async>},
-                                {"open_file", guarded<worker_open_file>},
-                                {"kill", guarded<worker_kill>},
-                                {"join", guarded<worker_join>},
-                                {"handle", guarded<worker_handle>},
-                                {"close", guarded<worker_close>},
-                                {nullptr, nullptr}};
-  new_meta(L, kWorkerMeta, wm, worker_gc, guarded<worker_tostring>);
-  static const luaL_Reg pm[] = {{"await", guarded<pending_await>}, {nullptr, nullptr}};
-  new_meta(L, kPendingMeta, pm, pending_gc);
-  lua_pushcfunction(L, guarded<vm_spawn_worker>);
-  lua_setfield(L, vm_methods_idx, "spawn_worker");
+  new_meta(L, kWorkerApi, worker_gc, guarded<worker_tostring>);
+  new_meta(L, kPendingSyscallApi, pending_gc);
+  register_methods(L, kVmWorkerApi, vm_methods_idx);
 }
 
 }  // namespace provium::lua
