@@ -10,6 +10,7 @@
 #include "lua/net_objects.hpp"
 #include "lua/guest.hpp"
 #include "lua/lab_vm.hpp"
+#include "lua/standins.hpp"
 #include "lua/support.hpp"
 #include "util/text.hpp"
 
@@ -97,6 +98,7 @@ FileState::FileState(FileContext* ctx, const std::vector<std::string>& roots) {
     L_ = nullptr;
     throw std::runtime_error("internal error: the Lua prelude failed: " + err);
   }
+  if (ctx->listing) install_listing_standins(L_);
   lua_sethook(L_, interrupt_hook, LUA_MASKCOUNT, kHookEveryInstructions);
 }
 
