@@ -32,7 +32,8 @@ const std::map<std::string, std::set<std::string>> kRealWhileListing = {
 // Classes whose methods stay real unless named here (graph objects: Lab, Bridge).
 const std::map<std::string, std::set<std::string>> kStandinOnGraphs = {
     {"Lab", {"snapshot", "restore"}},
-    {"Bridge", {"capture"}},
+    // These would make the file's network namespace (or act in it).
+    {"Bridge", {"capture", "enable_uplink", "disable_uplink", "nic"}},
 };
 
 std::map<std::string, std::vector<const Method*>>& methods_by_class() {
