@@ -11,6 +11,7 @@
 #include "cli/commands.hpp"
 #include "config/build.hpp"
 #include "config/config.hpp"
+#include "config/kernel.hpp"
 #include "util/host.hpp"
 #include "vmm/qemu/command_line.hpp"
 #include "vmm/qemu/host_caps.hpp"
@@ -62,6 +63,7 @@ int run_console(const Options& o) {
       auto at = cmdline.rfind(" provium.transport=");
       if (at != std::string::npos) cmdline.erase(at);
     }
+    const std::string kernel = config::resolve_kernel(p).string();  // after the build made it
     std::string initrd = p.initrd ? p.initrd->string() : "";
     if (o.console_agent && p.inject_agent) {
       const char* t = std::getenv("TMPDIR");
@@ -88,7 +90,7 @@ int run_console(const Options& o) {
         "-serial",
         "mon:stdio",
         "-kernel",
-        p.kernel.string()};
+        kernel};
     if (!initrd.empty()) argv.insert(argv.end(), {"-initrd", initrd});
     argv.insert(argv.end(), {"-append", cmdline, "-device", "virtio-rng-pci"});
     if (o.console_agent)

@@ -105,7 +105,8 @@ const std::set<std::string> kProfileKeys = {"kernel",
                                             "agent_boot_timeout",
                                             "build",
                                             "build_out",
-                                            "disks"};
+                                            "disks",
+                                            "root"};
 
 std::string known_list(const std::set<std::string>& keys) {
   std::string out;
@@ -166,13 +167,12 @@ Profile read_profile(const Reader& r, const std::string& name, const toml::table
     p.build_out = fs::absolute(default_build_out(name)).lexically_normal();
   }
   const std::string out = p.build_out.string();
-  bool have_kernel = false;
   for (auto&& [k, v] : t) {
     std::string key(k.str());
     std::string what = fmt::format("profile `{}`: {}", name, key);
     if (key == "kernel") {
-      p.kernel = resolve(base, replace_out(r.get_string(v, what), out));
-      have_kernel = true;
+      std::string s = r.get_string(v, what);  // empty: not set (a `root` may provide it)
+      if (!s.empty()) p.kernel = resolve(base, replace_out(s, out));
     } else if (key == "initrd") {
       std::string s = r.get_string(v, what);
       if (!s.empty()) p.initrd = resolve(base, replace_out(s, out));
@@ -214,16 +214,18 @@ Profile read_profile(const Reader& r, const std::string& name, const toml::table
         p.disks.push_back(std::move(d));
       }
     } else if (key == "root") {
-      r.fail(&v,
-             fmt::format("profile `{}`: `root` is not supported; set `kernel` and `initrd` instead",
-                         name));
+      // Only the path: the tree (and the kernel in it) is made by `build` and looked at at boot.
+      std::string s = r.get_string(v, what);
+      if (!s.empty()) p.root = resolve(base, replace_out(s, out));
     } else {
       r.fail(&v, fmt::format("profile `{}` has unknown key `{}` (known: {})", name, key,
                              known_list(kProfileKeys)));
     }
   }
-  if (!have_kernel || p.kernel.empty())
-    r.fail(&t, fmt::format("profile `{}` has no `kernel`; set it to a bzImage path", name));
+  if (p.kernel.empty() && !p.root)
+    r.fail(&t, fmt::format("profile `{}` has no `kernel` or `root`; set `kernel` to a bzImage path "
+                           "or `root` to a root tree with the kernel in it (e.g. \"{{out}}/root\")",
+                           name));
   if (p.guest_os != "linux")
     r.fail(t.get("guest_os"),
            fmt::format("profile `{}` has guest_os = `{}`, only `linux` is supported", name,

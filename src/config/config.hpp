@@ -2,7 +2,8 @@
 //
 // Loading reads, parses, collects inline and `from_dir` profiles, validates and expands `{out}`
 // once; the result is shared read-only by every runner. Kernel and image paths are checked at
-// boot, not here, so a suite that never boots a profile is not blocked by its missing files.
+// boot, not here, so a suite that never boots a profile is not blocked by its missing files; a
+// kernel inside a profile's `root` tree is likewise located at boot (config/kernel.hpp).
 #pragma once
 
 #include <cstdint>
@@ -33,7 +34,8 @@ struct DiskSpec {
 
 struct Profile {
   std::string name;
-  fs::path kernel;
+  fs::path kernel;               // empty when not set: resolve_kernel() looks under `root`
+  std::optional<fs::path> root;  // a composed root tree (usually `{out}/root`); see kernel.hpp
   std::optional<fs::path> initrd;
   std::string cmdline;
   std::optional<fs::path> cmdline_file;

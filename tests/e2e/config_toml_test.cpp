@@ -374,3 +374,57 @@ TEST(ConfigRoots, RelativeRootsResolveAgainstTheWorkingDirectory) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(paths_run(r), (std::set<std::string>{"suite/a.test.lua"}));
 }
+
+// ---- `root`: a composed root tree whose kernel is located at boot ---------------------------
+
+namespace {
+
+// A profile whose kernel lives in a root tree its build makes (nothing is built here).
+const char* kRootProfile =
+    "[profiles.os]\n"
+    "build_out = \"out\"\n"
+    "build = \"mkdir -p {out}/root/usr/lib/modules/6.1.0 && echo k > "
+    "{out}/root/usr/lib/modules/6.1.0/vmlinuz\"\n"
+    "root = \"{out}/root\"\n"
+    "cmdline = \"console=ttyS0\"\n";
+
+}  // namespace
+
+TEST(ConfigRootProfile, ListingNeverNeedsTheTree) {
+  Project p;
+  write_passing(p);
+  p.write("tests/boots.test.lua",
+          "local vm = provium:vm(\"a\", \"os\")\n"
+          "test(\"boots\", function(t) vm:boot() end)\n");
+  p.write("provium.toml", kRootProfile);
+  for (auto& args :
+       std::vector<std::vector<std::string>>{{"list"}, {"list", "--tests"}, {"list", "--json"}}) {
+    auto r = p.run(args);
+    EXPECT_EQ(r.exit_code, 0) << args.back() << ": " << r.out << r.err;
+    EXPECT_TRUE(contains(r.out, "boots.test.lua")) << r.out;
+    EXPECT_EQ(r.err, "") << args.back();
+  }
+  EXPECT_FALSE(fs::exists(p.dir() / "out")) << "listing must not build";
+}
+
+TEST(ConfigRootProfile, ConsoleFindsTheKernelTheBuildPutInTheTree) {
+  Project p;
+  p.write("provium.toml", kRootProfile);
+  auto r = p.run({"console", "os", "--print-command"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(
+      contains(r.out, "-kernel " + (p.dir() / "out/root/usr/lib/modules/6.1.0/vmlinuz").string()))
+      << r.out;
+}
+
+TEST(ConfigRootProfile, ConsoleWithoutTheTreeSaysWhereItLooked) {
+  Project p;
+  p.write("provium.toml",
+          "[profiles.os]\nbuild_out = \"out\"\nroot = \"{out}/root\"\ncmdline = \"c\"\n");
+  auto r = p.run({"console", "os", "--print-command"});
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_TRUE(contains(r.err, "provium console: profile `os`: no kernel under root `" +
+                                  (p.dir() / "out/root").string() + "`"))
+      << r.err;
+  EXPECT_TRUE(contains(r.err, "set `kernel` or build the tree")) << r.err;
+}

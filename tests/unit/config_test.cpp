@@ -319,10 +319,13 @@ TEST_F(ConfigTest, UnknownProfileKeyIsAnErrorWithItsLine) {
   EXPECT_TRUE(Contains(e, "rootfs"));
 }
 
-TEST_F(ConfigTest, DroppedRootFieldIsRejected) {
-  std::string e = Error("[profiles.x]\nkernel = \"k\"\ncmdline = \"c\"\nroot = \"/os\"\n");
-  EXPECT_TRUE(StartsWith(e, InvalidPrefix()));
-  EXPECT_TRUE(Contains(e, "root"));
+TEST_F(ConfigTest, RootFieldIsAPathLikeKernel) {
+  // The tree need not exist at load; the kernel in it is located at boot (kernel_test.cpp).
+  Config c = Parse("[profiles.x]\nkernel = \"k\"\ncmdline = \"c\"\nroot = \"/os\"\n");
+  EXPECT_EQ(*c.profiles.at("x").root, fs::path("/os"));
+  c = Parse("[profiles.x]\ncmdline = \"c\"\nroot = \"{out}/root\"\n");
+  EXPECT_EQ(*c.profiles.at("x").root, tmp_.path() / "builds" / "x" / "root");
+  EXPECT_TRUE(c.profiles.at("x").kernel.empty());
 }
 
 TEST_F(ConfigTest, WrongValueTypesAreErrors) {

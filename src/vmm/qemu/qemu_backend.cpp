@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "client/batch.hpp"
+#include "config/kernel.hpp"
 #include "util/file_memo.hpp"
 #include "util/host.hpp"
 #include "vmm/qemu/boot_options.hpp"
@@ -257,7 +258,8 @@ class QemuBackend : public Backend {
       throw std::runtime_error(
           "qemu-system-x86_64 not found on PATH; install it (apt-get install qemu-system-x86)");
 
-    require_readable(p.kernel, "kernel", p.name);
+    const fs::path kernel = config::resolve_kernel(p);  // may look inside the built `root`
+    require_readable(kernel, "kernel", p.name);
     if (p.initrd && !p.initrd->empty()) require_readable(*p.initrd, "initrd", p.name);
     if (!p.inject_agent && (!p.initrd || p.initrd->empty()))
       throw std::runtime_error(fmt::format(
@@ -273,7 +275,7 @@ class QemuBackend : public Backend {
     parts.inject_agent = p.inject_agent;
     parts.transport = spec.transport;
     spec.cmdline = assemble_cmdline(parts);
-    spec.kernel = p.kernel.string();
+    spec.kernel = kernel.string();
 
     // Disks: profile first, then boot disks, one id namespace.
     std::set<std::string> ids;
