@@ -164,5 +164,35 @@ TEST(BootOptions, BadValuesNameTheKey) {
                "needs exactly one of `path` and `scratch`");
 }
 
+MetaMap scratch_disk(MetaValue size) {
+  return {{"disks", MetaValue{proto::Array{map({{"scratch", std::move(size)}})}}}};
+}
+
+TEST(BootOptions, ScratchSizeAcceptsSizeStrings) {
+  EXPECT_EQ(*read_boot_options(scratch_disk(MetaValue{std::string("256M")})).disks[0].scratch,
+            256ull << 20);
+  EXPECT_EQ(*read_boot_options(scratch_disk(MetaValue{std::string("1GiB")})).disks[0].scratch,
+            1ull << 30);
+  EXPECT_EQ(*read_boot_options(scratch_disk(MetaValue{std::string("4096")})).disks[0].scratch,
+            4096u);
+  EXPECT_EQ(*read_boot_options(scratch_disk(MetaValue{std::int64_t{65536}})).disks[0].scratch,
+            65536u);
+  EXPECT_EQ(*read_boot_options(scratch_disk(MetaValue{1048576.0})).disks[0].scratch, 1u << 20);
+}
+
+TEST(BootOptions, BadScratchSizeNamesTheKeyAndTheAcceptedForms) {
+  expect_error(scratch_disk(MetaValue{std::string("lots")}),
+               "disks[1].scratch: invalid size `lots`: not an integer with an optional K/M/G/T "
+               "suffix (use bytes or e.g. 512M, 4G, 1024K)");
+  expect_error(scratch_disk(MetaValue{std::string("-5M")}), "disks[1].scratch: invalid size `-5M`");
+  expect_error(scratch_disk(MetaValue{std::string("0M")}),
+               "disks[1].scratch: must be a positive size: bytes (a number) or a string like "
+               "\"256M\"");
+  expect_error(scratch_disk(MetaValue{std::int64_t{0}}),
+               "disks[1].scratch: must be a positive size");
+  expect_error(scratch_disk(MetaValue{1.5}), "disks[1].scratch: must be a positive size");
+  expect_error(scratch_disk(MetaValue{true}), "disks[1].scratch: must be a size: bytes");
+}
+
 }  // namespace
 }  // namespace provium::vmm::qemu

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "util/duration.hpp"
+
 namespace provium::vmm::qemu {
 
 namespace {
@@ -28,6 +30,25 @@ std::optional<double> number(const MetaValue& v) {
   throw std::runtime_error(fmt::format("{}: {}", key, what));
 }
 
+// A size as everywhere else (REFERENCE §4.8): bytes, or a string like "256M".
+std::uint64_t read_size(const MetaValue& v, const std::string& key) {
+  constexpr const char* kForms = "bytes (a number) or a string like \"256M\", \"4G\", \"1024K\"";
+  std::uint64_t bytes = 0;
+  if (auto s = text(v)) {
+    auto p = util::parse_size(*s);
+    if (!p) bad(key, p.error);
+    bytes = *p.value;
+  } else if (auto n = number(v)) {
+    if (!std::isfinite(*n) || *n < 1 || *n != std::floor(*n) || *n >= 0x1p64)
+      bad(key, fmt::format("must be a positive size: {}", kForms));
+    bytes = static_cast<std::uint64_t>(*n);
+  } else {
+    bad(key, fmt::format("must be a size: {}", kForms));
+  }
+  if (bytes == 0) bad(key, fmt::format("must be a positive size: {}", kForms));
+  return bytes;
+}
+
 config::DiskSpec read_disk(const MetaValue& v, std::size_t index) {
   auto m = v.as_map();
   std::string where = fmt::format("disks[{}]", index + 1);
@@ -48,9 +69,7 @@ config::DiskSpec read_disk(const MetaValue& v, std::size_t index) {
       if (!b) bad(where + ".readonly", "must be a boolean");
       d.readonly = *b;
     } else if (k == "scratch") {
-      auto n = number(val);
-      if (!n || *n <= 0) bad(where + ".scratch", "must be a positive size in bytes");
-      d.scratch = static_cast<std::uint64_t>(*n);
+      d.scratch = read_size(val, where + ".scratch");
     } else if (k == "mediated") {
       auto b = val.as_bool();
       if (!b) bad(where + ".mediated", "must be a boolean");
