@@ -55,11 +55,19 @@ int run_prepare(const Options& o) {
   return 0;
 }
 
+// `list` exits 2 for problems finding the files, else 1 when a file failed to load, else 0.
+static int list_exit_code(const runner::Discovery& d, bool some_file_failed) {
+  if (!d.problems.empty()) return 2;
+  return some_file_failed ? 1 : 0;
+}
+
 static int run_list_tests(const Options& o, const config::Config& cfg, const runner::Discovery& d) {
   std::vector<std::string> roots;
   for (auto& r : d.roots) roots.push_back(r.string());
+  bool failed = false;
   for (auto& f : d.files) {
     auto listed = runner::list_file(f, cfg, roots);
+    if (listed.chunk_error) failed = true;
     if (o.list_json) {
       nlohmann::ordered_json j;
       j["path"] = f.display;
@@ -85,7 +93,7 @@ static int run_list_tests(const Options& o, const config::Config& cfg, const run
     }
     std::fflush(stdout);
   }
-  return d.problems.empty() ? 0 : 2;
+  return list_exit_code(d, failed);
 }
 
 int run_list(const Options& o) {
@@ -96,7 +104,14 @@ int run_list(const Options& o) {
   if (o.filter) runner::apply_filter(d.files, *o.filter);
   if (o.partition && !o.list_fixtures) runner::apply_partition(d.files, *o.partition);
   if ((o.list_tests || o.list_json) && !o.list_fixtures) return run_list_tests(o, *cfg, d);
+  // The plain listing does not evaluate files, but a file that cannot even be compiled
+  // is reported (stderr, so stdout stays one path per line for xargs) and fails the listing.
+  bool failed = false;
   for (auto& f : d.files) {
+    if (auto err = runner::check_syntax(f)) {
+      failed = true;
+      for (auto& l : util::split_lines(*err)) fmt::print(stderr, "provium: {}\n", l);
+    }
     if (o.list_fixtures) {
       // Fixture names are root-relative without the suffix, as vm_fixture() takes them.
       std::string name =
@@ -106,7 +121,7 @@ int run_list(const Options& o) {
       fmt::print("{}\n", f.display);
     }
   }
-  return d.problems.empty() ? 0 : 2;
+  return list_exit_code(d, failed);
 }
 
 int run_fixture_clean(const Options& o) {

@@ -234,6 +234,10 @@ ParseResult parse(int argc, char** argv) {
   list->add_flag("--fixtures", o.list_fixtures, "List fixtures instead of test files");
   list->add_flag("--tests", o.list_tests, "Each file followed by its tests and their meta");
   list->add_flag("--json", o.list_json, "One JSON object per file");
+  list->footer(
+      "Exit codes: 0 every file loaded; 1 some file failed to load (unreadable, a syntax error,\n"
+      "or with --tests/--json an error in its file scope, shown as chunk_error), every file\n"
+      "is still listed; 2 internal error (arguments, provium.toml, a missing or unreadable path).");
 
   auto* lsp = app.add_subcommand("lsp-setup", "Write Lua Language Server definitions into DIR");
   lsp->add_option("dir", o.lsp_dir, "Directory (default: current directory)");

@@ -2,6 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
 #include "lab/lab.hpp"
 #include "lua/context.hpp"
 #include "lua/convert.hpp"
@@ -78,6 +84,25 @@ ListedFile list_file(const TestFile& file, const config::Config& cfg,
   }
   watchdog.remove(handle);
   return out;
+}
+
+std::optional<std::string> check_syntax(const TestFile& file) {
+  std::ifstream in(file.abs, std::ios::binary);
+  if (!in) return fmt::format("cannot open `{}`: {}", file.display, std::strerror(errno));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return fmt::format("cannot read `{}`", file.display);
+  std::string text = ss.str();
+  // Like FileState::load_file: a leading "#!" line is allowed, the chunk is named by the path.
+  if (text.starts_with("#")) text.insert(0, "--");
+  std::unique_ptr<lua_State, void (*)(lua_State*)> L(luaL_newstate(), lua_close);
+  if (!L) return "panicked: cannot create a Lua state (out of memory)";
+  std::string name = "@" + file.display;
+  if (luaL_loadbufferx(L.get(), text.data(), text.size(), name.c_str(), "t") != LUA_OK) {
+    const char* err = lua_tostring(L.get(), -1);
+    return err ? err : "unknown load error";
+  }
+  return std::nullopt;
 }
 
 }  // namespace provium::runner

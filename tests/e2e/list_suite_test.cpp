@@ -299,6 +299,64 @@ test("from fixture", {spec = "F"}, function(t) end)
   expect_nothing_ran(p);
 }
 
+// A file that fails to load still appears in the listing, but the listing exits 1.
+TEST(ListSuite, SyntaxErrorListsEveryFileAndExitsOne) {
+  Project p;
+  p.write("tests/a_ok.test.lua", "test('fine', function(t) end)\n");
+  p.write("tests/b_syntax.test.lua", "test('unfinished', function(t)\n");
+  p.write("tests/c_ok.test.lua", "test('also fine', function(t) end)\n");
+  auto r = list(p, {});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(lines_of(r.out).size(), 3u) << "stdout stays one path per line\n" << r.out;
+  EXPECT_TRUE(contains(r.err, "provium: tests/b_syntax.test.lua:")) << r.err;
+
+  r = list(p, {"--tests"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "    also fine")) << r.out;
+
+  RunOutput jr;
+  auto m = list_json(p, jr);
+  EXPECT_EQ(jr.exit_code, 1) << jr.out << jr.err;
+  ASSERT_EQ(m.size(), 3u) << jr.out;
+  ASSERT_TRUE(m["b_syntax.test.lua"]["chunk_error"].is_string()) << jr.out;
+  EXPECT_TRUE(
+      contains(m["b_syntax.test.lua"]["chunk_error"].get<std::string>(), "b_syntax.test.lua:"))
+      << jr.out;
+  EXPECT_TRUE(m["a_ok.test.lua"]["chunk_error"].is_null()) << jr.out;
+  EXPECT_EQ(m["c_ok.test.lua"]["tests"].size(), 1u) << jr.out;
+}
+
+TEST(ListSuite, FileScopeErrorFailsTestsAndJsonListings) {
+  Project p;
+  write_realistic_suite(p);  // broken.test.lua raises at file scope; it compiles
+  EXPECT_EQ(list(p, {}).exit_code, 0) << "the plain listing does not evaluate files";
+  EXPECT_EQ(list(p, {"--tests"}).exit_code, 1);
+  EXPECT_EQ(list(p, {"--json"}).exit_code, 1);
+  p.write("tests/broken.test.lua", "test('fixed', function(t) end)\n");
+  EXPECT_EQ(list(p, {"--json"}).exit_code, 0);
+  expect_nothing_ran(p);
+}
+
+TEST(ListSuite, FixtureWithSyntaxErrorFailsTheFixtureListing) {
+  Project p;
+  p.write("provium.toml", "[provium]\nroots = [\"tests\"]\n");
+  p.write("tests/fixtures/bad.fixture.lua", "local vm = provium:vm(\"b\"\n");
+  p.write("tests/fixtures/good.fixture.lua", "return nil\n");
+  auto r = list(p, {"--fixtures"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  auto lines = lines_of(r.out);
+  EXPECT_EQ(lines, (std::vector<std::string>{"fixtures/bad", "fixtures/good"})) << r.out;
+  EXPECT_TRUE(contains(r.err, "bad.fixture.lua:")) << r.err;
+}
+
+TEST(ListSuite, HelpDocumentsTheExitCodes) {
+  Project p;
+  auto r = list(p, {"--help"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "Exit codes: 0 every file loaded; 1 some file failed to load"))
+      << r.out;
+}
+
 TEST(ListSuite, EmptyProjectListsNothing) {
   Project p;
   auto r = list(p, {});
