@@ -31,6 +31,9 @@ disks = [{ scratch = "64M", id = "scratch" }]
 )toml");
   p.write("tests/helpers/cluster.lua", R"lua(
 local M = {}
+function M.reserve(lab)
+  lab:claim({memory = "2G", cpus = 2})
+end
 -- Everything a real helper does at file scope, each result used the way real code uses it.
 function M.node(lab, name)
   local vm = lab:vm(name, "base", {memory = "512M"})
@@ -74,7 +77,7 @@ return M
 )lua");
   p.write("tests/storage/durability.test.lua", R"lua(
 local cluster = require("helpers.cluster")
-provium:claim({memory = "2G", cpus = 2})
+cluster.reserve(provium)
 local vm = cluster.node(provium, "db")
 local disk = vm:disk("data")
 disk:read_sectors(0, 1)
