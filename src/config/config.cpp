@@ -120,7 +120,8 @@ DiskSpec read_disk(const Reader& r, const toml::node& n, const std::string& prof
   if (!t)
     r.fail(&n, fmt::format("profile `{}`: disks[{}] must be a table like {{ path = \"disk.img\" }}",
                            profile, index));
-  static const std::set<std::string> keys = {"path", "scratch", "id", "readonly", "mediated"};
+  static const std::set<std::string> keys = {"path",     "scratch",  "id",
+                                             "readonly", "mediated", "persist"};
   DiskSpec d;
   d.id = fmt::format("disk{}", index);
   for (auto&& [k, v] : *t) {
@@ -136,6 +137,8 @@ DiskSpec read_disk(const Reader& r, const toml::node& n, const std::string& prof
       d.readonly = r.get_bool(v, what);
     else if (key == "mediated")
       d.mediated = r.get_bool(v, what);
+    else if (key == "persist")
+      d.persist = r.get_bool(v, what);
     else
       r.fail(&v, fmt::format("profile `{}`: disks[{}] has unknown key `{}` (known: {})", profile,
                              index, key, known_list(keys)));

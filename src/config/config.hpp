@@ -30,6 +30,7 @@ struct DiskSpec {
   std::optional<std::uint64_t> scratch;  // or: blank sparse file of this size
   bool readonly = false;
   bool mediated = false;
+  bool persist = false;  // a writable `path` image is written through (else a per-VM overlay)
 };
 
 struct Profile {

@@ -17,6 +17,10 @@ std::string find_on_path(const std::string& name);
 /// First line of what `argv` prints on stdout (its stderr goes to /dev/null); "" when it
 /// cannot run. For version probes only: waits for the program to exit.
 std::string first_line_of_output(const std::vector<std::string>& argv);
+/// Runs `argv` (argv[0] looked up on PATH) with stdin and stdout on /dev/null and waits for
+/// it; returns its exit code (-1 when it could not run or died of a signal) and puts what it
+/// wrote on stderr (trimmed) into `err`.
+int run_command(const std::vector<std::string>& argv, std::string* err = nullptr);
 /// Directory of the running executable (/proc/self/exe), empty when unknown.
 std::string self_dir();
 

@@ -103,7 +103,8 @@ TEST(QemuArgv, KvmVsockRestoreTimeSeedDisks) {
   s.initial_time = 0;
   s.rng_seed = 0xabc;
   s.scratch = "/s";
-  s.drives = {{"data", "/img,with,commas", true}};
+  s.drives = {{"data", "/img,with,commas", true, 0, ""},
+              {"work", "/s/work.qcow2", false, 0, "/home/u/disk.img"}};
   auto a = qemu_argv(s);
   EXPECT_EQ(a[2], "q35,accel=kvm,memory-backend=mem");
   EXPECT_EQ(a[4], "host");
@@ -115,6 +116,8 @@ TEST(QemuArgv, KvmVsockRestoreTimeSeedDisks) {
   EXPECT_TRUE(
       has_pair(a, "-drive", "if=none,id=data,format=raw,file=/img,,with,,commas,readonly=on"));
   EXPECT_TRUE(has_pair(a, "-device", "virtio-blk-pci,drive=data"));
+  // A writable image is attached through its overlay in the scratch directory.
+  EXPECT_TRUE(has_pair(a, "-drive", "if=none,id=work,format=qcow2,file=/s/work.qcow2"));
 }
 
 MetaValue map(std::initializer_list<std::pair<const std::string, MetaValue>> kv) {

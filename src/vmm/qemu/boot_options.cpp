@@ -74,9 +74,14 @@ config::DiskSpec read_disk(const MetaValue& v, std::size_t index) {
       auto b = val.as_bool();
       if (!b) bad(where + ".mediated", "must be a boolean");
       d.mediated = *b;
+    } else if (k == "persist") {
+      auto b = val.as_bool();
+      if (!b) bad(where + ".persist", "must be a boolean");
+      d.persist = *b;
     } else {
       bad(where,
-          fmt::format("unknown key `{}` (expected path, scratch, id, readonly, mediated)", k));
+          fmt::format("unknown key `{}` (expected path, scratch, id, readonly, mediated, persist)",
+                      k));
     }
   }
   if (d.path.has_value() == d.scratch.has_value())

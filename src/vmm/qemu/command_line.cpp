@@ -129,7 +129,8 @@ std::vector<std::string> qemu_argv(const LaunchSpec& s) {
     std::string file;  // QEMU's option syntax escapes a comma by doubling it
     for (char c : d.file) file += c == ',' ? std::string(",,") : std::string(1, c);
     a.insert(a.end(), {"-drive",
-                       fmt::format("if=none,id={},format=raw,file={}{}", d.id, file,
+                       fmt::format("if=none,id={},format={},file={}{}", d.id,
+                                   d.backing.empty() ? "raw" : "qcow2", file,
                                    d.readonly ? ",readonly=on" : ""),
                        "-device", fmt::format("virtio-blk-pci,drive={}", d.id)});
   }

@@ -33,6 +33,7 @@ struct DriveSpec {
   std::string id, file;
   bool readonly = false;
   std::uint64_t scratch_bytes = 0;  // > 0: a blank file of this size in the scratch dir
+  std::string backing;              // set: `file` is a qcow2 overlay in the scratch dir over it
 };
 
 struct LaunchSpec {

@@ -145,10 +145,23 @@ void refresh_restored_guest(client::AgentClient& agent, const BootOptions& opts)
   }
 }
 
-// Scratch disks are blank sparse files in the VM's scratch directory (made again on restore:
-// their contents are not part of a snapshot).
+// Scratch disks are blank sparse files in the VM's scratch directory; a writable image is
+// attached through a qcow2 overlay there, so the user's file is never changed by a test (both
+// made again on restore: disk contents are not part of a snapshot yet).
 void create_scratch_disks(LaunchSpec& spec) {
   for (auto& d : spec.drives) {
+    if (!d.backing.empty()) {
+      d.file = fmt::format("{}/{}.qcow2", spec.scratch, d.id);
+      std::string err;
+      if (util::run_command(
+              {"qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", d.backing, d.file},
+              &err) != 0)
+        throw std::runtime_error(fmt::format(
+            "disk `{}`: cannot make its copy-on-write layer over `{}`: {} (qemu-img is in "
+            "Debian's qemu-utils)",
+            d.id, d.backing, err.empty() ? "qemu-img failed" : err));
+      continue;
+    }
     if (!d.scratch_bytes) continue;
     d.file = fmt::format("{}/{}.img", spec.scratch, d.id);
     std::ofstream(d.file).close();
@@ -290,9 +303,12 @@ class QemuBackend : public Backend {
       if (d.path) require_readable(*d.path, fmt::format("disk `{}`", d.id), p.name);
     }
 
-    for (auto& d : disks)
-      spec.drives.push_back(
-          {d.id, d.path ? d.path->string() : "", d.readonly, d.scratch.value_or(0)});
+    for (auto& d : disks) {
+      DriveSpec drive{d.id, d.path ? d.path->string() : "", d.readonly, d.scratch.value_or(0), ""};
+      // A writable image goes through an overlay unless the test asked to write it for real.
+      if (d.path && !d.readonly && !d.persist) drive.backing = fs::absolute(*d.path).string();
+      spec.drives.push_back(std::move(drive));
+    }
     spec.nics = req.nics;
     return launch(spec, req.agent_timeout.value_or(default_agent_timeout()), "",
                   [&](LaunchSpec& s) {

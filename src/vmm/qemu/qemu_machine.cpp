@@ -215,7 +215,8 @@ nlohmann::json QemuMachine::device_model() const {
     drives.push_back({{"id", d.id},
                       {"file", d.file},
                       {"readonly", d.readonly},
-                      {"scratch_bytes", d.scratch_bytes}});
+                      {"scratch_bytes", d.scratch_bytes},
+                      {"backing", d.backing}});
   nlohmann::json m = {{"memory_mib", spec_.memory_mib},
                       {"cpus", spec_.cpus},
                       {"accel", spec_.accel == Accel::Kvm ? "kvm" : "tcg"},
@@ -248,7 +249,8 @@ LaunchSpec spec_from_model(const nlohmann::json& m) {
     s.nics.push_back({n.at("id").get<std::string>(), n.at("mac").get<std::string>(), -1});
   for (auto& d : m.value("drives", nlohmann::json::array()))
     s.drives.push_back({d.at("id").get<std::string>(), d.at("file").get<std::string>(),
-                        d.value("readonly", false), d.value("scratch_bytes", std::uint64_t{0})});
+                        d.value("readonly", false), d.value("scratch_bytes", std::uint64_t{0}),
+                        d.value("backing", std::string())});
   return s;
 }
 
