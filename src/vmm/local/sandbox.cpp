@@ -59,7 +59,10 @@ struct Plan {
 [[noreturn]] void fail(const char* step) {
   char msg[256];
   int err = errno;
-  const char* e = std::strerror(err);  // glibc: a static table lookup, no allocation
+  // strerrordesc_np: the untranslated text from a static table (strerror may consult the
+  // locale, which a child of a threaded process must not).
+  const char* e = ::strerrordesc_np(err);
+  if (!e) e = "unknown error";
   std::size_t n = 0;
   for (const char* s : {step, ": ", e})
     for (; *s && n < sizeof msg - 1; ++s) msg[n++] = *s;
