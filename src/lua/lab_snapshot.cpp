@@ -14,6 +14,7 @@
 #include "lua/context.hpp"
 #include "lua/lab_vm.hpp"
 #include "lua/support.hpp"
+#include "vmm/spawner.hpp"
 
 namespace provium::lua {
 namespace {
@@ -25,7 +26,14 @@ constexpr const char* kLabSnapshotMeta = "provium.LabSnapshot";
 
 struct LabSnapshotUd {
   std::string dir;
+  bool transient = false;  // made without a directory: deleted with the object (snapshot.cpp)
 };
+
+void drop_transient_dir(const std::string& dir) {
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  vmm::janitor_forget(dir);
+}
 
 int lab_snapshot(lua_State* L) {
   auto& lab = check_shared<lab::Lab>(L, 1, kLabMeta, "lab:snapshot");
@@ -38,13 +46,22 @@ int lab_snapshot(lua_State* L) {
                         : fmt::format("{}/provium-labsnap-{}-{}", ctx.scratch_base(), ::getpid(),
                                       std::chrono::steady_clock::now().time_since_epoch().count());
   for (auto& m : lab::running_members(*lab)) refuse_live_streams(L, *m.vm, m.path, "lab:snapshot");
-  call_domain(L, "lab:snapshot", [&] { lab::save_lab(*lab, dir); });
+  bool transient = !explicit_dir && ctx.snapshot_dir.empty();
+  if (transient) vmm::janitor_watch(dir);
+  call_domain(L, "lab:snapshot", [&] {
+    try {
+      lab::save_lab(*lab, dir);
+    } catch (...) {
+      if (transient) drop_transient_dir(dir);
+      throw;
+    }
+  });
   if (explicit_dir) {
     lua_pushstring(L, dir.c_str());
     return 1;
   }
   auto* ud = static_cast<LabSnapshotUd*>(lua_newuserdatauv(L, sizeof(LabSnapshotUd), 0));
-  new (ud) LabSnapshotUd{fs::absolute(dir).string()};
+  new (ud) LabSnapshotUd{fs::absolute(dir).string(), transient};
   luaL_setmetatable(L, kLabSnapshotMeta);
   return 1;
 }
@@ -97,8 +114,11 @@ int ls_size(lua_State* L) {
   return 1;
 }
 int ls_delete(lua_State* L) {
+  auto& s = check_labsnap(L);
   std::error_code ec;
-  fs::remove_all(check_labsnap(L).dir, ec);
+  fs::remove_all(s.dir, ec);
+  if (s.transient) vmm::janitor_forget(s.dir);
+  s.transient = false;
   return 0;
 }
 int ls_tostring(lua_State* L) {
@@ -106,7 +126,9 @@ int ls_tostring(lua_State* L) {
   return 1;
 }
 int ls_gc(lua_State* L) {
-  check_labsnap(L).~LabSnapshotUd();
+  auto& s = check_labsnap(L);
+  if (s.transient) drop_transient_dir(s.dir);
+  s.~LabSnapshotUd();
   return 0;
 }
 

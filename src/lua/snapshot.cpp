@@ -14,6 +14,7 @@
 #include "lua/lab_vm.hpp"
 #include "lua/net_objects.hpp"
 #include "lua/support.hpp"
+#include "vmm/spawner.hpp"
 
 namespace provium::lua {
 namespace {
@@ -27,10 +28,19 @@ struct SnapshotUd {
   std::string profile;
   std::uint64_t memory = 0;
   std::uint32_t cpus = 1;
+  // Made without a path (and not staged by a fixture build): provium's, deleted when the
+  // object is collected (at the latest when the file's run ends) or by the janitor.
+  bool transient = false;
 };
 
 const VmPtr& vm_arg(lua_State* L, const char* what) {
   return check_shared<lab::Vm>(L, 1, kVmMeta, what);
+}
+
+void drop_transient(const std::string& path) {
+  std::error_code ec;
+  fs::remove_all(path, ec);
+  vmm::janitor_forget(path);
 }
 
 SnapshotUd* to_snapshot(lua_State* L, int idx) {
@@ -51,16 +61,22 @@ int vm_snapshot(lua_State* L) {
   auto& vm = vm_arg(L, "vm:snapshot");
   if (context(L).listing) return 0;
   if (auto r = vm->refusal(lab::VmOp::Snapshot)) raise(L, fmt::format("vm:snapshot: {}", *r));
+  bool transient = lua_isnoneornil(L, 2) && context(L).snapshot_dir.empty();
   std::string path =
       lua_isnoneornil(L, 2) ? default_snapshot_path(context(L)) : luaL_checkstring(L, 2);
+  if (transient) vmm::janitor_watch(path);
   refuse_live_streams(L, *vm, vm->name(), "vm:snapshot");
-  try {
-    vm->snapshot(path);
-  } catch (const std::exception& e) {
-    raise(L, fmt::format("vm:snapshot: vm `{}`: {}", vm->name(), e.what()));
-  }
+  call_domain(L, fmt::format("vm:snapshot: vm `{}`", vm->name()), [&] {
+    try {
+      vm->snapshot(path);
+    } catch (...) {
+      if (transient) drop_transient(path);
+      throw;
+    }
+  });
   auto* ud = static_cast<SnapshotUd*>(lua_newuserdatauv(L, sizeof(SnapshotUd), 0));
-  new (ud) SnapshotUd{fs::absolute(path).string(), vm->profile(), vm->memory(), vm->cpus()};
+  new (ud) SnapshotUd{path, vm->profile(), vm->memory(), vm->cpus(), transient};
+  if (!transient) ud->path = fs::absolute(path).string();
   luaL_setmetatable(L, kSnapshotMeta);
   return 1;
 }
@@ -151,8 +167,11 @@ int snap_size(lua_State* L) {
   return 1;
 }
 int snap_delete(lua_State* L) {
+  auto& s = check_snapshot(L);
   std::error_code ec;
-  fs::remove(check_snapshot(L).path, ec);
+  fs::remove(s.path, ec);
+  if (s.transient) vmm::janitor_forget(s.path);
+  s.transient = false;
   return 0;
 }
 int snap_tostring(lua_State* L) {
@@ -160,7 +179,9 @@ int snap_tostring(lua_State* L) {
   return 1;
 }
 int snap_gc(lua_State* L) {
-  check_snapshot(L).~SnapshotUd();
+  auto& s = check_snapshot(L);
+  if (s.transient) drop_transient(s.path);
+  s.~SnapshotUd();
   return 0;
 }
 
