@@ -16,6 +16,7 @@
 #include "util/text.hpp"
 #include "vmm/local/sandbox.hpp"
 #include "vmm/qemu/boot_options.hpp"
+#include "vmm/spawner.hpp"
 
 namespace provium::vmm::local {
 namespace {
@@ -90,6 +91,7 @@ class LocalMachine : public Machine {
     stop();
     std::error_code ec;
     fs::remove_all(spec_.scratch, ec);
+    janitor_forget(spec_.scratch);
   }
 
   // A reset is a new sandbox over a fresh overlay: every process, mount and file of the old
@@ -172,11 +174,14 @@ class LocalBackend : public Backend {
       throw std::runtime_error(fmt::format("local: cannot create scratch dir `{}`: {}",
                                            spec.scratch, ec ? ec.message() : std::strerror(errno)));
     const std::string scratch = spec.scratch;
+    // After a SIGKILL of provium the janitor removes it (the sandbox dies with its helper).
+    janitor_watch(scratch);
     try {
       fresh_layers(scratch);
       return std::make_unique<LocalMachine>(std::move(spec), cid);
     } catch (...) {
       fs::remove_all(scratch, ec);
+      janitor_forget(scratch);
       throw;
     }
   }
