@@ -75,8 +75,9 @@ void emit_vm_spawned(Session& s, const Vm& vm, std::uint64_t memory) {
   s.bus->emit("vm_spawned", std::move(p));
 }
 
-void shutdown_and_report(Session& s, Vm& vm) {
-  auto uptime = vm.shutdown();
+namespace {
+
+void emit_vm_shutdown(Session& s, const Vm& vm, std::optional<std::chrono::nanoseconds> uptime) {
   if (uptime && s.bus) {
     events::MetaMap p;
     p["file"] = events::str(s.file);
@@ -86,6 +87,12 @@ void shutdown_and_report(Session& s, Vm& vm) {
     s.bus->emit("vm_shutdown", std::move(p));
   }
 }
+
+}  // namespace
+
+void shutdown_and_report(Session& s, Vm& vm) { emit_vm_shutdown(s, vm, vm.shutdown()); }
+
+void power_off(Session& s, Vm& vm) { emit_vm_shutdown(s, vm, vm.power_button()); }
 
 void shutdown_tree(Session& s, Lab& l) {
   for (auto& sub : l.sub_labs()) shutdown_tree(s, *sub);

@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -16,20 +15,12 @@
 #include "lab/lab.hpp"
 #include "net/file_network.hpp"
 #include "scheduler/account.hpp"
+#include "util/error.hpp"
 #include "vmm/backend.hpp"
 
 namespace provium::fixture {
 class Service;
 }
-
-namespace provium {
-
-/// A domain error: one line saying what failed and, where there is one, the fix.
-struct Error : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-}  // namespace provium
 
 namespace provium::lab {
 
@@ -73,6 +64,8 @@ void charge_vms(Session& s, const std::vector<VmPtr>& vms,
 void emit_vm_spawned(Session& s, const Vm& vm, std::uint64_t memory);
 /// Shuts a VM down and emits `vm_shutdown` with its real uptime when it was running.
 void shutdown_and_report(Session& s, Vm& vm);
+/// Presses the ACPI power button, waits for the guest to power off, emits `vm_shutdown`.
+void power_off(Session& s, Vm& vm);
 /// Shuts down every VM of `lab` and its sub-labs (emitting vm_shutdown).
 void shutdown_tree(Session& s, Lab& lab);
 /// During a fixture build, records that `profile` was booted (its digest joins the manifest).

@@ -519,16 +519,6 @@ int vm_resume(lua_State* L) {
   return 0;
 }
 
-// `provium list` evaluates file scope without touching any guest: every guest method is a
-// no-op returning nothing there.
-int inert_while_listing(lua_State* L) {
-  if (context(L).listing) return 0;
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_insert(L, 1);
-  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-  return lua_gettop(L);
-}
-
 constexpr Method kVmGuestMethods[] = {
     {"run", guarded<vm_run>, "cmd: string|string[], args_or_opts?: string[]|table", "RunResult",
      "Runs a command in the guest (a shell line, or argv) and waits for it."},
@@ -562,8 +552,6 @@ constexpr Method kVmGuestMethods[] = {
 
 const TypeDecl kVmGuestApi = declare_type("Vm", kVmMeta, kVmGuestMethods);
 
-void register_guest_methods(lua_State* L, int idx) {
-  register_methods(L, kVmGuestApi, idx, inert_while_listing);
-}
+void register_guest_methods(lua_State* L, int idx) { register_methods(L, kVmGuestApi, idx); }
 
 }  // namespace provium::lua

@@ -29,16 +29,9 @@ struct LabSnapshotUd {
   bool transient = false;  // made without a directory: deleted with the object (snapshot.cpp)
 };
 
-void drop_transient_dir(const std::string& dir) {
-  std::error_code ec;
-  fs::remove_all(dir, ec);
-  vmm::janitor_forget(dir);
-}
-
 int lab_snapshot(lua_State* L) {
   auto& lab = check_shared<lab::Lab>(L, 1, kLabMeta, "lab:snapshot");
   auto& ctx = context(L);
-  if (ctx.listing) return 0;
   bool explicit_dir = !lua_isnoneornil(L, 2);
   // A fixture build stages its snapshots inside the cache, so installing is a rename.
   std::string dir = explicit_dir
@@ -52,7 +45,7 @@ int lab_snapshot(lua_State* L) {
     try {
       lab::save_lab(*lab, dir);
     } catch (...) {
-      if (transient) drop_transient_dir(dir);
+      if (transient) drop_transient(dir);
       throw;
     }
   });
@@ -68,7 +61,6 @@ int lab_snapshot(lua_State* L) {
 
 int lab_restore(lua_State* L) {
   auto& lab = check_shared<lab::Lab>(L, 1, kLabMeta, "lab:restore");
-  if (context(L).listing) return 0;
   std::string dir;
   if (auto* s = static_cast<LabSnapshotUd*>(luaL_testudata(L, 2, kLabSnapshotMeta)))
     dir = s->dir;
@@ -127,7 +119,7 @@ int ls_tostring(lua_State* L) {
 }
 int ls_gc(lua_State* L) {
   auto& s = check_labsnap(L);
-  if (s.transient) drop_transient_dir(s.dir);
+  if (s.transient) drop_transient(s.dir);
   s.~LabSnapshotUd();
   return 0;
 }

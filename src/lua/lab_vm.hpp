@@ -57,6 +57,8 @@ std::optional<std::string> lab_snapshot_at(lua_State* L, int idx);
 /// text, "" on success.
 std::string restore_lab_dir(lua_State* L, const std::shared_ptr<lab::Lab>& lab,
                             const std::string& dir);
+/// Removes a transient snapshot (a file or a lab snapshot's directory) and tells the janitor.
+void drop_transient(const std::string& path);
 /// snapshot.cpp: vm:snapshot/restore/reset/power_button/wakeup and the Snapshot object.
 void register_vm_lifecycle(lua_State* L, int methods_idx);
 /// Raises, listing each live stream of `vm` as `kind("detail") at file:line`: a snapshot would

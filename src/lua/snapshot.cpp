@@ -37,12 +37,6 @@ const VmPtr& vm_arg(lua_State* L, const char* what) {
   return check_shared<lab::Vm>(L, 1, kVmMeta, what);
 }
 
-void drop_transient(const std::string& path) {
-  std::error_code ec;
-  fs::remove_all(path, ec);
-  vmm::janitor_forget(path);
-}
-
 SnapshotUd* to_snapshot(lua_State* L, int idx) {
   return static_cast<SnapshotUd*>(luaL_testudata(L, idx, kSnapshotMeta));
 }
@@ -59,7 +53,6 @@ std::string default_snapshot_path(const FileContext& ctx) {
 
 int vm_snapshot(lua_State* L) {
   auto& vm = vm_arg(L, "vm:snapshot");
-  if (context(L).listing) return 0;
   if (auto r = vm->refusal(lab::VmOp::Snapshot)) raise(L, fmt::format("vm:snapshot: {}", *r));
   bool transient = lua_isnoneornil(L, 2) && context(L).snapshot_dir.empty();
   std::string path =
@@ -84,7 +77,6 @@ int vm_snapshot(lua_State* L) {
 int vm_restore(lua_State* L) {
   auto& vm = vm_arg(L, "vm:restore");
   auto& ctx = context(L);
-  if (ctx.listing) return 0;
   std::string path;
   if (auto* s = to_snapshot(L, 2))
     path = s->path;
@@ -104,7 +96,6 @@ int vm_restore(lua_State* L) {
 template <void (lab::Vm::*Op)(), const char* Name>
 int vm_simple(lua_State* L) {
   auto& vm = vm_arg(L, Name);
-  if (context(L).listing) return 0;
   try {
     ((*vm).*Op)();
   } catch (const std::exception& e) {
@@ -114,7 +105,6 @@ int vm_simple(lua_State* L) {
 }
 int vm_reset(lua_State* L) {
   auto& vm = vm_arg(L, "vm:reset");
-  if (context(L).listing) return 0;
   call_domain(L, "vm:reset", [&] { lab::reset_vm(context(L), vm); });
   return 0;
 }
@@ -123,22 +113,7 @@ constexpr char kWakeup[] = "vm:wakeup";
 
 int vm_power_button(lua_State* L) {
   auto& vm = vm_arg(L, "vm:power_button");
-  auto& ctx = context(L);
-  if (ctx.listing) return 0;
-  std::optional<std::chrono::nanoseconds> uptime;
-  try {
-    uptime = vm->power_button();
-  } catch (const std::exception& e) {
-    raise(L, fmt::format("vm:power_button: {}", e.what()));
-  }
-  if (uptime && ctx.bus) {
-    events::MetaMap p;
-    p["file"] = events::str(ctx.file);
-    p["vm_name"] = events::str(vm->name());
-    p["duration_ns"] = events::num(static_cast<std::int64_t>(uptime->count()));
-    p["lab"] = events::str(vm->lab());
-    ctx.bus->emit("vm_shutdown", std::move(p));
-  }
+  call_domain(L, "vm:power_button", [&] { lab::power_off(context(L), *vm); });
   return 0;
 }
 
@@ -206,6 +181,12 @@ constexpr Method kSnapshotMethods[] = {
 };
 
 }  // namespace
+
+void drop_transient(const std::string& path) {
+  std::error_code ec;
+  fs::remove_all(path, ec);
+  vmm::janitor_forget(path);
+}
 
 const TypeDecl kVmLifecycleApi = declare_type("Vm", kVmMeta, kVmLifecycleMethods);
 const TypeDecl kSnapshotApi = declare_type("Snapshot", kSnapshotMeta, kSnapshotMethods);

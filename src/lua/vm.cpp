@@ -73,7 +73,6 @@ int vm_shutdown(lua_State* L) {
 template <lab::VmOp Op, const char* What>
 int vm_unsupported(lua_State* L) {
   auto& vm = check_vm(L, What);
-  if (context(L).listing) return 0;  // inert listing mode: nothing touches a guest
   if (auto r = vm->refusal(Op)) raise(L, fmt::format("{}: {}", What, *r));
   raise(L, fmt::format("{}: not supported by this build of provium yet", What));
 }

@@ -231,7 +231,6 @@ Value spawn_options(lua_State* L, int idx) {
 }
 
 int vm_spawn_worker(lua_State* L) {
-  if (context(L).listing) return 0;  // `provium list` touches no guest
   auto agent = guest_agent(L, "spawn_worker");
   Value opts = spawn_options(L, 2);
   Value h = call_op(L, agent, "spawn_worker", std::move(opts), "spawn_worker");
