@@ -12,6 +12,9 @@
 
 namespace provium::vmm::local {
 
+namespace {
+
+// Refused with EPERM.
 const std::vector<const char*>& sandbox_denied_syscalls() {
   // The user namespace already refuses most host-wide operations (clock, modules, mknod,
   // reboot, swap, raw I/O) because they check capabilities in the initial namespace. These
@@ -25,8 +28,6 @@ const std::vector<const char*>& sandbox_denied_syscalls() {
                                                  "delete_module", "kexec_load",  "kexec_file_load"};
   return names;
 }
-
-namespace {
 
 std::vector<sock_filter> build() {
   std::unique_ptr<void, void (*)(scmp_filter_ctx)> ctx(seccomp_init(SCMP_ACT_ALLOW),

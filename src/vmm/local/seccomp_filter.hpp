@@ -13,7 +13,4 @@ namespace provium::vmm::local {
 /// when libseccomp cannot build it.
 const std::vector<sock_filter>& sandbox_seccomp_program();
 
-/// Syscall names the filter refuses with EPERM, for documentation and tests.
-const std::vector<const char*>& sandbox_denied_syscalls();
-
 }  // namespace provium::vmm::local
