@@ -66,10 +66,9 @@ int run_console(const Options& o) {
     const std::string kernel = config::resolve_kernel(p).string();  // after the build made it
     std::string initrd = p.initrd ? p.initrd->string() : "";
     if (o.console_agent && p.inject_agent) {
-      const char* t = std::getenv("TMPDIR");
       initrd = merged_initrd(
           p.initrd, find_agent_overlay(p.agent_overlay_path),
-          std::filesystem::path((t && *t) ? t : "/tmp") / "provium-qemu/agent-overlay-cache");
+          std::filesystem::path(util::temp_dir()) / "provium-qemu/agent-overlay-cache");
     }
     Accel accel = choose_accel(o.accel);
     std::uint64_t mib = o.console_mem.value_or(512ull << 20) >> 20;

@@ -40,9 +40,7 @@ EventSetup::EventSetup(const Options& o) : o_(o) {
       coverage_file_ = *o.save_events;  // the user's file: read, never deleted
       coverage_file_is_user_ = true;
     } else {
-      const char* tmp = std::getenv("TMPDIR");
-      std::string dir = (tmp && *tmp) ? tmp : "/tmp";
-      coverage_file_ = fmt::format("{}/provium-coverage-{}.msgpack", dir, ::getpid());
+      coverage_file_ = fmt::format("{}/provium-coverage-{}.msgpack", util::temp_dir(), ::getpid());
       coverage_marker_ = coverage_file_ + ".marker";
       std::ofstream(coverage_marker_) << "provium --coverage temp file " << coverage_file_ << "\n";
       StopSignal::install().remove_on_forced_exit(coverage_file_);

@@ -9,6 +9,7 @@
 
 #include "lab/boot.hpp"
 #include "lab/lab_snapshot.hpp"
+#include "util/host.hpp"
 #include "vmm/spawner.hpp"
 
 namespace provium::lab {
@@ -25,8 +26,7 @@ ResetBaseline::~ResetBaseline() {
 void ResetBaseline::take(const Lab& root) {
   auto running = running_members(root);
   if (running.empty()) return;
-  const char* t = std::getenv("TMPDIR");
-  dir_ = fmt::format("{}/provium-baseline-{}-{}", (t && *t) ? t : "/tmp", ::getpid(),
+  dir_ = fmt::format("{}/provium-baseline-{}-{}", util::temp_dir(), ::getpid(),
                      std::chrono::steady_clock::now().time_since_epoch().count());
   std::error_code ec;
   fs::create_directories(dir_, ec);

@@ -5,13 +5,13 @@
 #include <cstdlib>
 
 #include "fixture/service.hpp"
+#include "util/host.hpp"
 
 namespace provium::lab {
 
 std::string Session::scratch_base() const {
   if (!snapshot_dir.empty()) return snapshot_dir;
-  const char* t = std::getenv("TMPDIR");
-  return (t && *t) ? t : "/tmp";
+  return util::temp_dir();
 }
 
 vmm::BootRequest boot_request(const Session& s, const Vm& vm, std::uint64_t memory,

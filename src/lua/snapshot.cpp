@@ -14,6 +14,7 @@
 #include "lua/lab_vm.hpp"
 #include "lua/net_objects.hpp"
 #include "lua/support.hpp"
+#include "util/host.hpp"
 #include "vmm/spawner.hpp"
 
 namespace provium::lua {
@@ -42,13 +43,12 @@ SnapshotUd* to_snapshot(lua_State* L, int idx) {
 }
 
 std::string default_snapshot_path(const FileContext& ctx) {
-  const char* t = std::getenv("TMPDIR");
   auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                 std::chrono::system_clock::now().time_since_epoch())
                 .count();
   // A fixture build stages its snapshots inside the cache, so installing is a rename.
   if (!ctx.snapshot_dir.empty()) return fmt::format("{}/vm-{}.snap", ctx.snapshot_dir, ns);
-  return fmt::format("{}/provium-snap-{}-{}.bin", (t && *t) ? t : "/tmp", ::getpid(), ns);
+  return fmt::format("{}/provium-snap-{}-{}.bin", util::temp_dir(), ::getpid(), ns);
 }
 
 int vm_snapshot(lua_State* L) {

@@ -114,4 +114,9 @@ int run_command(const std::vector<std::string>& argv, std::string* err) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+std::string temp_dir() {
+  const char* t = std::getenv("TMPDIR");
+  return (t && *t) ? t : "/tmp";
+}
+
 }  // namespace provium::util

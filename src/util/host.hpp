@@ -21,6 +21,8 @@ std::string first_line_of_output(const std::vector<std::string>& argv);
 /// it; returns its exit code (-1 when it could not run or died of a signal) and puts what it
 /// wrote on stderr (trimmed) into `err`.
 int run_command(const std::vector<std::string>& argv, std::string* err = nullptr);
+/// $TMPDIR when set and non-empty, else /tmp: where provium's transient files go.
+std::string temp_dir();
 /// Directory of the running executable (/proc/self/exe), empty when unknown.
 std::string self_dir();
 

@@ -158,8 +158,7 @@ class LocalBackend : public Backend {
           "provium-agent)");
     for (auto& f : qemu::read_boot_options(req.options).files)
       spec.files.push_back({f.path, f.content, f.mode});
-    const char* tmpdir = std::getenv("TMPDIR");
-    std::string base = (tmpdir && *tmpdir) ? tmpdir : "/tmp";
+    std::string base = util::temp_dir();
     static std::once_flag swept;
     std::call_once(swept, [&] { sweep_stale_scratch(base); });
     std::uint32_t cid = next_cid++;

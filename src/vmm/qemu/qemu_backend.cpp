@@ -35,10 +35,7 @@ namespace fs = std::filesystem;
 
 std::atomic<std::uint32_t> next_cid{100};
 
-fs::path tmp_root() {
-  const char* t = std::getenv("TMPDIR");
-  return fs::path((t && *t) ? t : "/tmp") / "provium-qemu";
-}
+fs::path tmp_root() { return fs::path(util::temp_dir()) / "provium-qemu"; }
 
 void require_readable(const fs::path& p, const std::string& what, const std::string& profile) {
   if (::access(p.c_str(), R_OK) != 0)
